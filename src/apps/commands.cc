@@ -1,0 +1,216 @@
+#include "apps/commands.h"
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "apps/pipeline.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "eval/report.h"
+
+namespace twistar {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct GlobalOptions {
+  Context ctx;
+  std::string log_level = "info";
+  bool quiet = false;
+  std::string command_line;
+};
+
+struct DataOptions {
+  std::string path;
+  LoadOptions load;
+};
+
+void add_data_options(CLI::App* sub, DataOptions& d, bool required) {
+  auto* opt = sub->add_option("--data", d.path,
+                              "Dataset directory or file (sequences.txt dir, LC-Rec dir, RecBole "
+                              ".inter, CSV/TSV log, raw Amazon reviews dir)");
+  if (required) opt->required();
+  sub->add_option("--format", d.load.format, "auto|sequences|lcrec|recbole|csv|amazon-raw")
+      ->check(CLI::IsMember({"auto", "sequences", "lcrec", "recbole", "csv", "amazon-raw"}));
+  sub->add_option("--kcore", d.load.kcore,
+                  "k-core filter for interaction logs (csv, amazon-raw); 0 disables");
+}
+
+void add_sasrec_options(CLI::App* sub, SasrecOptions& o) {
+  sub->add_option("--sasrec-dim", o.dim, "SASRec embedding width");
+  sub->add_option("--sasrec-layers", o.layers, "SASRec transformer blocks");
+  sub->add_option("--sasrec-heads", o.heads, "SASRec attention heads");
+  sub->add_option("--sasrec-dropout", o.dropout, "SASRec dropout on embeddings and residuals");
+  sub->add_option("--sasrec-attn-dropout", o.attn_dropout, "SASRec dropout on attention weights");
+  sub->add_option("--sasrec-max-len", o.max_len, "SASRec history length");
+  sub->add_option("--sasrec-lr", o.lr, "SASRec AdamW learning rate");
+  sub->add_option("--sasrec-weight-decay", o.weight_decay, "SASRec AdamW weight decay");
+  sub->add_option("--sasrec-batch-size", o.batch_size, "SASRec users per batch");
+  sub->add_option("--sasrec-epochs", o.epochs, "SASRec maximum epochs");
+  sub->add_option("--sasrec-patience", o.patience,
+                  "SASRec early stopping: evaluations without validation NDCG@10 gain");
+  sub->add_option("--sasrec-max-minutes", o.max_minutes, "SASRec time budget in minutes (0 = none)");
+  sub->add_option("--sasrec-eval-every", o.eval_every, "SASRec validation every N epochs");
+}
+
+void add_synth_options(CLI::App* sub, SynthOptions& s) {
+  sub->add_option("--users", s.users, "Synthetic users");
+  sub->add_option("--items", s.items, "Synthetic items");
+  sub->add_option("--categories", s.categories, "Synthetic leaf categories");
+  sub->add_option("--brands", s.brands, "Synthetic brands");
+  sub->add_option("--min-length", s.min_length, "Shortest synthetic sequence");
+  sub->add_option("--max-length", s.max_length, "Longest synthetic sequence");
+  sub->add_option("--predictable-share", s.predictable_share,
+                  "Share of users following item-to-item transitions");
+  sub->add_option("--synth-seed", s.seed, "Seed of the synthetic generator");
+}
+
+void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
+  sub->add_option("--systems", e.systems, "Systems to evaluate (mostpop, swing, sasrec)")
+      ->delimiter(',');
+  sub->add_option("--split", split, "valid or test")->check(CLI::IsMember({"valid", "test"}));
+  sub->add_option("--max-history", e.max_history, "Histories keep their last N items (0 = all)");
+  sub->add_flag("!--keep-history", e.eval.exclude_history,
+                "Keep history items among the candidates (excluded by default)");
+  sub->add_option("--latency-requests", e.eval.latency_requests,
+                  "Requests timed one by one on one thread (0 = skip)");
+  sub->add_option("--experiment", e.experiment, "Experiment name recorded in results.json");
+  sub->add_option("--swing-alpha", e.swing.alpha, "Swing smoothing alpha");
+  sub->add_option("--swing-top-k", e.swing.top_k, "Swing neighbours kept per item");
+}
+
+Dataset load_or_fail(const DataOptions& d) {
+  Dataset data = load_dataset(d.path, d.load);
+  spdlog::info("{}", data.summary());
+  return data;
+}
+
+void setup(const GlobalOptions& g) {
+  setup_logging(g.quiet ? "warn" : g.log_level);
+  Progress::set_quiet(g.quiet);
+  g.ctx.apply();
+}
+
+void register_synth(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
+  auto synth = std::make_shared<SynthOptions>();
+  auto out = std::make_shared<std::string>();
+  auto* sub = app.add_subcommand("synth", "Generate the synthetic dataset (sequences.txt format)");
+  sub->add_option("--out", *out, "Output directory")->required();
+  add_synth_options(sub, *synth);
+  sub->callback([g, synth, out] {
+    setup(*g);
+    synth->validate();
+    Dataset d = generate_synthetic(*synth);
+    write_sequences_dir(d, *out);
+    std::cout << d.summary() << "\nwritten to " << *out << "\n";
+  });
+}
+
+void register_info(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
+  auto data = std::make_shared<DataOptions>();
+  auto* sub = app.add_subcommand("info", "Load a dataset and print its statistics");
+  add_data_options(sub, *data, true);
+  sub->callback([g, data] {
+    setup(*g);
+    std::cout << load_or_fail(*data).summary() << "\n";
+  });
+}
+
+void register_train(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
+  auto data = std::make_shared<DataOptions>();
+  auto sasrec = std::make_shared<SasrecOptions>();
+  auto run = std::make_shared<std::string>("runs/default");
+  auto force = std::make_shared<bool>(false);
+  auto* sub = app.add_subcommand("train", "Train a model into the run directory (resumes if interrupted)");
+  sub->add_option("model", "Model to train")->check(CLI::IsMember({"sasrec"}))->default_val("sasrec");
+  sub->add_option("--run", *run, "Run directory");
+  sub->add_flag("--force", *force, "Retrain even if the run directory has an up-to-date model");
+  add_data_options(sub, *data, true);
+  add_sasrec_options(sub, *sasrec);
+  sub->callback([g, data, sasrec, run, force] {
+    setup(*g);
+    sasrec->validate();
+    Dataset d = load_or_fail(*data);
+    auto r = run_sasrec_stage(d, *sasrec, g->ctx, *run, !g->quiet, *force);
+    std::cout << fmt::format("sasrec: best valid NDCG@10 {:.4f} at epoch {} ({:.0f} s){}\n",
+                             r.best_valid_ndcg10, r.best_epoch, r.train_seconds,
+                             r.skipped ? " [reused]" : "");
+  });
+}
+
+void register_eval(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
+  auto data = std::make_shared<DataOptions>();
+  auto eval = std::make_shared<EvalStageOptions>();
+  auto split = std::make_shared<std::string>("test");
+  auto run = std::make_shared<std::string>("runs/default");
+  auto* sub = app.add_subcommand("eval", "Evaluate systems with full ranking; writes results.json/.md");
+  sub->add_option("--run", *run, "Run directory (trained models are read from it)");
+  add_data_options(sub, *data, true);
+  add_eval_options(sub, *eval, *split);
+  sub->callback([g, data, eval, split, run] {
+    setup(*g);
+    eval->split = parse_split(*split);
+    eval->command = g->command_line;
+    Dataset d = load_or_fail(*data);
+    auto doc = run_eval_stage(d, *eval, g->ctx, *run);
+    std::cout << markdown_table(doc);
+  });
+}
+
+void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
+  auto synth = std::make_shared<SynthOptions>();
+  auto sasrec = std::make_shared<SasrecOptions>();
+  auto run = std::make_shared<std::string>("runs/quickstart");
+  auto* sub = app.add_subcommand(
+      "quickstart", "The main job on the embedded default: synthesize data, train, evaluate, report");
+  sub->add_option("--run", *run, "Run directory");
+  add_synth_options(sub, *synth);
+  add_sasrec_options(sub, *sasrec);
+  sub->callback([g, synth, sasrec, run] {
+    setup(*g);
+    synth->validate();
+    sasrec->validate();
+    fs::path data_dir = fs::path(*run) / "data";
+    Dataset d = generate_synthetic(*synth);
+    write_sequences_dir(d, data_dir.string());
+    d = load_dataset(data_dir.string());
+    spdlog::info("{}", d.summary());
+    run_sasrec_stage(d, *sasrec, g->ctx, *run, !g->quiet);
+    EvalStageOptions eval;
+    eval.experiment = "quickstart";
+    eval.command = g->command_line;
+    eval.eval.progress = !g->quiet;
+    auto doc = run_eval_stage(d, eval, g->ctx, *run);
+    std::cout << markdown_table(doc) << "\nreport: " << (fs::path(*run) / "eval" / "results.md").string()
+              << "\n";
+  });
+}
+
+}  // namespace
+
+void register_commands(CLI::App& app, const std::string& command_line) {
+  auto g = std::make_shared<GlobalOptions>();
+  g->command_line = command_line;
+  app.config_formatter(std::make_shared<TomlConfig>());
+  app.set_config("--config", "", "TOML file with option values ([train], [eval] ... tables for "
+                 "subcommands); the command line overrides it");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.option_defaults()->always_capture_default();
+  app.set_version_flag("--version", std::string(TWISTAR_VERSION));
+  app.add_option("--threads", g->ctx.threads, "Intra-op threads (0 = all cores)")->capture_default_str();
+  app.add_option("--device", g->ctx.device, "cpu or cuda[:N]");
+  app.add_option("--seed", g->ctx.seed, "Random seed");
+  app.add_option("--log-level", g->log_level, "trace|debug|info|warn|error|off");
+  app.add_flag("--quiet", g->quiet, "Only warnings and results");
+  app.require_subcommand(1);
+  register_synth(app, g);
+  register_info(app, g);
+  register_train(app, g);
+  register_eval(app, g);
+  register_quickstart(app, g);
+}
+
+}  // namespace twistar

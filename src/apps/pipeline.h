@@ -1,0 +1,57 @@
+// The stages behind the CLI, each reading from and writing to one run directory
+// (runs/<name>/<stage>/ with a manifest.json). The CLI only parses options and calls these.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/context.h"
+#include "data/loader.h"
+#include "data/recommender.h"
+#include "data/split.h"
+#include "data/synth.h"
+#include "eval/evaluator.h"
+#include "graph/swing.h"
+#include "models/sasrec.h"
+
+namespace twistar {
+
+struct TrainSasrecOutcome {
+  double train_seconds = 0;
+  double best_valid_ndcg10 = 0;
+  int best_epoch = 0;
+  bool skipped = false;
+};
+
+/// The `sasrec` stage: trains into run/sasrec unless a finished stage with the same config and data
+/// is already there (then it is reused). Resumes an interrupted training.
+TrainSasrecOutcome run_sasrec_stage(const Dataset& data, const SasrecOptions& options,
+                                    const Context& ctx, const std::filesystem::path& run_dir,
+                                    bool progress, bool force = false);
+
+struct EvalStageOptions {
+  /// Systems to evaluate, in report order: mostpop, swing, sasrec.
+  std::vector<std::string> systems = {"mostpop", "swing", "sasrec"};
+  Split split = Split::kTest;
+  /// Histories keep their last `max_history` items.
+  size_t max_history = 50;
+  EvalOptions eval;
+  SwingOptions swing;
+  /// Name recorded in results.json.
+  std::string experiment = "eval";
+  /// The command line recorded in results.json.
+  std::string command;
+};
+
+/// Builds one named system from the run directory (statistics from training parts only).
+std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset& data,
+                                         const std::filesystem::path& run_dir, const Context& ctx,
+                                         const SwingOptions& swing);
+
+/// Evaluates the systems and writes run/eval/results.{json,md}; returns the results document.
+nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& options,
+                              const Context& ctx, const std::filesystem::path& run_dir);
+
+}  // namespace twistar

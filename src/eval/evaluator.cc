@@ -1,0 +1,85 @@
+#include "eval/evaluator.h"
+
+#include <chrono>
+
+#include "core/error.h"
+#include "core/progress.h"
+#include "eval/metrics.h"
+
+namespace twistar {
+
+void EvalOptions::validate() const {
+  if (list_length < 10) throw_input_error("eval.list_length: must be >= 10, got {}", list_length);
+}
+
+nlohmann::json EvalResult::to_json() const {
+  nlohmann::json j = extra;
+  for (const auto& [k, v] : metrics) j[k] = v;
+  j["users"] = ranks.size();
+  j["latency_ms"] = latency.to_json();
+  j["eval_seconds"] = eval_seconds;
+  return j;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void rank_all(const Recommender& rec, const std::vector<Example>& examples,
+              const RecommendOptions& ropts, bool progress, std::vector<int>& ranks) {
+  size_t batch = std::max<size_t>(1, rec.preferred_batch_size());
+  Progress bar("eval " + rec.name(), examples.size(), progress);
+  ranks.assign(examples.size(), 0);
+  std::vector<Sequence> histories;
+  for (size_t start = 0; start < examples.size(); start += batch) {
+    size_t end = std::min(examples.size(), start + batch);
+    histories.clear();
+    for (size_t e = start; e < end; ++e) histories.push_back(examples[e].history);
+    auto rankings = rec.recommend(histories, ropts);
+    if (rankings.size() != histories.size())
+      throw_error("{} returned {} rankings for {} histories", rec.name(), rankings.size(),
+                  histories.size());
+    for (size_t e = start; e < end; ++e) ranks[e] = rank_of(rankings[e - start], examples[e].target);
+    bar.tick(end - start);
+  }
+}
+
+LatencyStats time_requests(const Recommender& rec, const std::vector<Example>& examples,
+                           const RecommendOptions& ropts, size_t requests) {
+  if (requests == 0 || examples.empty()) return {};
+  requests = std::min(requests, examples.size());
+  SingleThreadGuard one_thread;
+  std::vector<double> samples;
+  samples.reserve(requests);
+  // One untimed warm-up request so lazy initialisation does not land in the tail.
+  rec.recommend({examples.front().history}, ropts);
+  for (size_t r = 0; r < requests; ++r) {
+    const Example& ex = examples[r * examples.size() / requests];
+    auto t0 = Clock::now();
+    rec.recommend({ex.history}, ropts);
+    samples.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  return summarize_latency(std::move(samples));
+}
+
+}  // namespace
+
+EvalResult evaluate(const Recommender& recommender, const std::vector<Example>& examples,
+                    const EvalOptions& options) {
+  options.validate();
+  EvalResult result;
+  result.system = recommender.name();
+  RecommendOptions ropts;
+  ropts.k = options.list_length;
+  ropts.exclude_history = options.exclude_history;
+  auto t0 = Clock::now();
+  rank_all(recommender, examples, ropts, options.progress, result.ranks);
+  result.eval_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  MetricAccumulator acc;
+  for (int r : result.ranks) acc.add_rank(r);
+  result.metrics = acc.summary();
+  result.latency = time_requests(recommender, examples, ropts, options.latency_requests);
+  return result;
+}
+
+}  // namespace twistar

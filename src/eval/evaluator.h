@@ -1,0 +1,48 @@
+// The offline evaluation harness: full ranking of every request of a split, metrics from the ranks,
+// and per-request latency on one thread.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "data/recommender.h"
+#include "data/split.h"
+#include "eval/latency.h"
+
+namespace twistar {
+
+struct EvalOptions {
+  /// Length of the ranked list each request returns (must cover the largest metric cut-off).
+  int list_length = 20;
+  /// Exclude history items from the candidates (the protocol's default).
+  bool exclude_history = true;
+  /// Requests timed one at a time on one thread (evenly spaced over the split); 0 skips timing.
+  size_t latency_requests = 1000;
+  /// Show a progress bar.
+  bool progress = true;
+
+  void validate() const;
+};
+
+struct EvalResult {
+  std::string system;
+  std::map<std::string, double> metrics;
+  LatencyStats latency;
+  /// 1-based rank of each example's target in the returned list (0 = not in the list), in the order of
+  /// the examples: the input of oracle routers and significance tests.
+  std::vector<int> ranks;
+  double eval_seconds = 0.0;
+  /// Anything else a system wants in the report (train_seconds, parameters, plan shares...).
+  nlohmann::json extra = nlohmann::json::object();
+
+  /// The bench/results schema: recall@5, ..., latency_ms {mean,p50,p95,p99}, plus `extra`.
+  nlohmann::json to_json() const;
+};
+
+EvalResult evaluate(const Recommender& recommender, const std::vector<Example>& examples,
+                    const EvalOptions& options = {});
+
+}  // namespace twistar

@@ -1,0 +1,134 @@
+#include "models/sasrec.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace twistar {
+
+void SasrecOptions::validate() const {
+  TransformerOptions{dim, heads, layers, 0, dropout, attn_dropout}.validate();
+  if (max_len < 1) throw_input_error("max_len: must be >= 1, got {}", max_len);
+  if (lr <= 0) throw_input_error("lr: must be > 0, got {}", lr);
+  if (weight_decay < 0) throw_input_error("weight_decay: must be >= 0, got {}", weight_decay);
+  if (batch_size < 1) throw_input_error("batch_size: must be >= 1, got {}", batch_size);
+  if (epochs < 1) throw_input_error("epochs: must be >= 1, got {}", epochs);
+  if (patience < 1) throw_input_error("patience: must be >= 1, got {}", patience);
+  if (max_minutes < 0) throw_input_error("max_minutes: must be >= 0, got {}", max_minutes);
+  if (eval_every < 1) throw_input_error("eval_every: must be >= 1, got {}", eval_every);
+}
+
+nlohmann::json SasrecOptions::to_json() const {
+  return {{"dim", dim},           {"layers", layers},
+          {"heads", heads},       {"dropout", dropout},
+          {"attn_dropout", attn_dropout}, {"max_len", max_len},
+          {"lr", lr},             {"weight_decay", weight_decay},
+          {"batch_size", batch_size}, {"epochs", epochs},
+          {"patience", patience}, {"max_minutes", max_minutes},
+          {"eval_every", eval_every}};
+}
+
+SasrecOptions SasrecOptions::from_json(const nlohmann::json& j) {
+  SasrecOptions o;
+  o.dim = j.value("dim", o.dim);
+  o.layers = j.value("layers", o.layers);
+  o.heads = j.value("heads", o.heads);
+  o.dropout = j.value("dropout", o.dropout);
+  o.attn_dropout = j.value("attn_dropout", o.attn_dropout);
+  o.max_len = j.value("max_len", o.max_len);
+  o.lr = j.value("lr", o.lr);
+  o.weight_decay = j.value("weight_decay", o.weight_decay);
+  o.batch_size = j.value("batch_size", o.batch_size);
+  o.epochs = j.value("epochs", o.epochs);
+  o.patience = j.value("patience", o.patience);
+  o.max_minutes = j.value("max_minutes", o.max_minutes);
+  o.eval_every = j.value("eval_every", o.eval_every);
+  o.validate();
+  return o;
+}
+
+SasrecImpl::SasrecImpl(int64_t num_items, const SasrecOptions& o)
+    : num_items_(num_items), max_len_(o.max_len), dim_(o.dim) {
+  o.validate();
+  item_emb_ = register_module(
+      "item_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(num_items + 1, o.dim).padding_idx(0)));
+  pos_emb_ = register_module("pos_emb", torch::nn::Embedding(o.max_len, o.dim));
+  emb_drop_ = register_module("emb_drop", torch::nn::Dropout(o.dropout));
+  encoder_ = register_module(
+      "encoder", TransformerStack(TransformerOptions{o.dim, o.heads, o.layers, 0, o.dropout, o.attn_dropout}));
+  torch::NoGradGuard no_grad;
+  torch::nn::init::normal_(item_emb_->weight, 0.0, 1.0 / std::sqrt(static_cast<double>(o.dim)));
+  item_emb_->weight[0].zero_();
+  torch::nn::init::normal_(pos_emb_->weight, 0.0, 0.02);
+}
+
+torch::Tensor SasrecImpl::encode(const torch::Tensor& tokens) {
+  const int64_t L = tokens.size(1);
+  if (L > max_len_) throw_error("sasrec: sequence length {} exceeds max_len {}", L, max_len_);
+  auto valid = tokens.ne(0);
+  auto positions = torch::arange(L, tokens.options()).unsqueeze(0);
+  auto x = item_emb_(tokens) * std::sqrt(static_cast<double>(dim_)) + pos_emb_(positions);
+  x = emb_drop_(x) * valid.unsqueeze(-1).to(x.dtype());
+  return encoder_(x, causal_padding_mask(valid));
+}
+
+torch::Tensor SasrecImpl::item_weights() { return item_emb_->weight.slice(0, 1); }
+
+torch::Tensor SasrecImpl::score_last(const torch::Tensor& tokens, const torch::Tensor& lengths) {
+  auto h = encode(tokens);
+  auto idx = (lengths - 1).clamp_min(0).view({-1, 1, 1}).expand({h.size(0), 1, h.size(2)});
+  auto last = h.gather(1, idx).squeeze(1);
+  return torch::matmul(last, item_weights().t());
+}
+
+void pack_histories(const std::vector<Sequence>& histories, int64_t max_len, torch::Tensor& tokens,
+                    torch::Tensor& lengths) {
+  const int64_t B = static_cast<int64_t>(histories.size());
+  int64_t L = 1;
+  for (const auto& h : histories) L = std::max<int64_t>(L, std::min<int64_t>(max_len, h.size()));
+  tokens = torch::zeros({B, L}, torch::kLong);
+  lengths = torch::ones({B}, torch::kLong);
+  auto t = tokens.accessor<int64_t, 2>();
+  auto len = lengths.accessor<int64_t, 1>();
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& h = histories[b];
+    int64_t n = std::min<int64_t>(max_len, h.size());
+    size_t start = h.size() - n;
+    for (int64_t i = 0; i < n; ++i) t[b][i] = h[start + i] + 1;
+    len[b] = std::max<int64_t>(1, n);
+  }
+}
+
+SasrecRecommender::SasrecRecommender(Sasrec model) : model_(std::move(model)) { model_->eval(); }
+
+std::vector<Ranking> SasrecRecommender::recommend(const std::vector<Sequence>& histories,
+                                                  const RecommendOptions& options) const {
+  torch::NoGradGuard no_grad;
+  torch::Tensor tokens, lengths;
+  pack_histories(histories, model_->max_len(), tokens, lengths);
+  auto device = model_->item_weights().device();
+  auto scores = model_->score_last(tokens.to(device), lengths.to(device)).cpu();
+  if (options.exclude_history) {
+    // Mask every history item, not only the truncated window the model read.
+    std::vector<int64_t> rows, cols;
+    for (size_t b = 0; b < histories.size(); ++b)
+      for (ItemIndex i : histories[b]) {
+        rows.push_back(static_cast<int64_t>(b));
+        cols.push_back(i);
+      }
+    if (!rows.empty())
+      scores.index_put_({torch::tensor(rows), torch::tensor(cols)},
+                        -std::numeric_limits<float>::infinity());
+  }
+  int64_t k = std::min<int64_t>(options.k, model_->num_items());
+  auto [values, indices] = scores.topk(k, 1);
+  auto v = values.accessor<float, 2>();
+  auto ix = indices.accessor<int64_t, 2>();
+  std::vector<Ranking> out(histories.size());
+  for (size_t b = 0; b < histories.size(); ++b)
+    for (int64_t r = 0; r < k; ++r)
+      if (std::isfinite(v[b][r])) out[b].push_back({static_cast<ItemIndex>(ix[b][r]), v[b][r]});
+  return out;
+}
+
+}  // namespace twistar

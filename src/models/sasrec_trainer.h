@@ -1,0 +1,48 @@
+// Training SASRec: full-softmax cross-entropy at every position of the training parts, early stopping
+// on validation NDCG@10, a checkpoint after every epoch and resume from it.
+//
+// Stage directory layout: checkpoint-e<N>.{model,optim}.pt + state.json (the last finished epoch),
+// best.pt (best weights so far), and when finished model.pt + manifest.json.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+
+#include "core/context.h"
+#include "data/dataset.h"
+#include "models/sasrec.h"
+
+namespace twistar {
+
+struct TrainControl {
+  /// Show progress bars.
+  bool progress = true;
+  /// Stop (as if killed) after this many epochs in this call; 0 = run to the end. For resume tests.
+  int stop_after_epochs = 0;
+};
+
+struct SasrecTrainResult {
+  Sasrec model{nullptr};
+  double best_valid_ndcg10 = 0.0;
+  int best_epoch = 0;
+  int epochs_run = 0;
+  double train_seconds = 0.0;
+  bool resumed = false;
+  /// False when stopped early by `stop_after_epochs`.
+  bool finished = false;
+  /// Validation NDCG@10 per evaluated epoch (the learning curve).
+  std::vector<double> curve;
+};
+
+/// Trains on `data` (training parts only; validation targets only for early stopping) into `dir`.
+/// A compatible checkpoint in `dir` is resumed.
+SasrecTrainResult train_sasrec(const Dataset& data, const SasrecOptions& options, const Context& ctx,
+                               const std::filesystem::path& dir, const TrainControl& control = {});
+
+/// Loads the finished model of a stage directory.
+Sasrec load_sasrec(const std::filesystem::path& dir, const Context& ctx);
+
+/// Validation NDCG@10 of a model over the validation split (history items excluded).
+double sasrec_valid_ndcg10(Sasrec& model, const Dataset& data, const Context& ctx);
+
+}  // namespace twistar

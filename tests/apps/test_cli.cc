@@ -1,0 +1,84 @@
+// End-to-end tests of the `twistar` program: exit codes, one-line errors, config files, quickstart.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "test_util.h"
+
+namespace twistar {
+namespace {
+
+struct Run {
+  int code;
+  std::string out, err;
+};
+
+Run run_cli(const testing::TempDir& tmp, const std::string& args) {
+  std::string out = (tmp / "stdout").string(), err = (tmp / "stderr").string();
+  std::string cmd = std::string(TWISTAR_CLI_PATH) + " " + args + " >" + out + " 2>" + err;
+  int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out), read_file(err)};
+}
+
+TEST(Cli, HelpListsSubcommandsWithDefaults) {
+  testing::TempDir tmp;
+  auto r = run_cli(tmp, "--help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* sub : {"synth", "info", "train", "eval", "quickstart"})
+    EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
+  auto t = run_cli(tmp, "train --help");
+  EXPECT_NE(t.out.find("--sasrec-lr FLOAT=0.001"), std::string::npos) << t.out;
+}
+
+TEST(Cli, MissingDataIsOneLineExitTwo) {
+  testing::TempDir tmp;
+  auto r = run_cli(tmp, "info --data /nonexistent/dir");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("/nonexistent/dir"), std::string::npos);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(Cli, MalformedSequencesNameFileAndLine) {
+  testing::TempDir tmp;
+  testing::write_text(tmp / "d" / "sequences.txt", "1 1 2 3\n2 4 x 5\n");
+  auto r = run_cli(tmp, "info --data " + (tmp / "d").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("sequences.txt:2:"), std::string::npos) << r.err;
+}
+
+TEST(Cli, ConfigFileSetsOptions) {
+  testing::TempDir tmp;
+  testing::write_text(tmp / "d" / "sequences.txt", "1 1 2 3\n2 2 3 4\n");
+  testing::write_text(tmp / "c.toml", "[info]\ndata = \"" + (tmp / "d").string() + "\"\n");
+  auto r = run_cli(tmp, "--config " + (tmp / "c.toml").string() + " info");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("2 users, 4 items"), std::string::npos) << r.out;
+  testing::write_text(tmp / "bad.toml", "[info]\nunknown_key = 3\n");
+  auto bad = run_cli(tmp, "--config " + (tmp / "bad.toml").string() + " info");
+  EXPECT_NE(bad.code, 0);
+}
+
+TEST(Cli, QuickstartRunsEndToEndAndReusesStages) {
+  testing::TempDir tmp;
+  std::string args = "--quiet --threads 2 quickstart --run " + (tmp / "run").string() +
+                     " --users 300 --items 120 --sasrec-epochs 3";
+  auto r = run_cli(tmp, args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto doc = nlohmann::json::parse(read_file(tmp / "run" / "eval" / "results.json"));
+  for (const char* sys : {"mostpop", "swing", "sasrec"}) {
+    ASSERT_TRUE(doc["systems"].contains(sys)) << sys;
+    EXPECT_GE(doc["systems"][sys]["ndcg@10"].get<double>(), 0.0);
+  }
+  EXPECT_TRUE(std::filesystem::exists(tmp / "run" / "eval" / "results.md"));
+  EXPECT_TRUE(std::filesystem::exists(tmp / "run" / "sasrec" / "manifest.json"));
+  // A second run finds the finished sasrec stage and does not retrain it.
+  auto again = run_cli(tmp, "--threads 2 quickstart --run " + (tmp / "run").string() +
+                                " --users 300 --items 120 --sasrec-epochs 3");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.err.find("up to date"), std::string::npos) << again.err;
+}
+
+}  // namespace
+}  // namespace twistar

@@ -1,0 +1,91 @@
+#include <gtest/gtest.h>
+
+#include "data/split.h"
+#include "eval/baselines.h"
+#include "eval/evaluator.h"
+#include "eval/report.h"
+#include "graph/popularity.h"
+#include "test_util.h"
+
+namespace twistar {
+namespace {
+
+// Always recommends items in index order: ranks are predictable by hand.
+class IndexOrder : public Recommender {
+ public:
+  std::string name() const override { return "index"; }
+  std::vector<Ranking> recommend(const std::vector<Sequence>& histories,
+                                 const RecommendOptions& o) const override {
+    std::vector<Ranking> out;
+    for (const auto& h : histories) {
+      Ranking r;
+      for (ItemIndex i = 0; i < 100 && static_cast<int>(r.size()) < o.k; ++i) {
+        if (o.exclude_history && std::find(h.begin(), h.end(), i) != h.end()) continue;
+        r.push_back({i, -static_cast<float>(i)});
+      }
+      out.push_back(r);
+    }
+    return out;
+  }
+  size_t preferred_batch_size() const override { return 2; }
+};
+
+TEST(Evaluator, RanksFollowProtocolAndExclusion) {
+  std::vector<Example> ex(3);
+  ex[0].history = {0, 1};
+  ex[0].target = 2;  // 0,1 excluded -> rank 1
+  ex[1].history = {5};
+  ex[1].target = 2;  // rank 3
+  ex[2].history = {};
+  ex[2].target = 50;  // beyond the list
+  EvalOptions o;
+  o.latency_requests = 3;
+  o.progress = false;
+  auto r = evaluate(IndexOrder(), ex, o);
+  EXPECT_EQ(r.ranks, (std::vector<int>{1, 3, 0}));
+  EXPECT_DOUBLE_EQ(r.metrics["recall@1"], 1.0 / 3);
+  EXPECT_EQ(r.latency.count, 3u);
+  o.exclude_history = false;
+  auto keep = evaluate(IndexOrder(), ex, o);
+  EXPECT_EQ(keep.ranks, (std::vector<int>{3, 3, 0}));
+}
+
+TEST(Baselines, MostPopSkipsHistoryAndSwingUsesLinks) {
+  std::vector<Sequence> train = {{0, 1}, {0, 1}, {0, 2}, {3, 1}, {3, 1}};
+  auto pop = item_popularity(train, 5);
+  MostPopRecommender mp(pop);
+  RecommendOptions o;
+  o.k = 2;
+  auto r = mp.recommend({{1}}, o);
+  ASSERT_EQ(r[0].size(), 2u);
+  EXPECT_EQ(r[0][0].item, 0);  // 1 is most popular but in the history
+  SwingRecommender sw(build_swing(train, 5), pop);
+  o.k = 5;
+  auto s = sw.recommend({{3}}, o)[0];
+  ASSERT_EQ(s.size(), 4u);  // every item but the history, linked ones first
+  EXPECT_EQ(s[0].item, 1);
+}
+
+TEST(Report, JsonSchemaAndMarkdown) {
+  EvalResult r;
+  r.system = "sasrec";
+  r.metrics = {{"recall@5", 0.1}, {"recall@10", 0.2}, {"ndcg@5", 0.05}, {"ndcg@10", 0.07}};
+  r.latency = summarize_latency({1.0, 2.0, 3.0});
+  r.extra["train_seconds"] = 12.0;
+  auto doc = results_json({"exp", "beauty", "test", "twistar eval", "", ""}, {r});
+  for (const char* key : {"experiment", "dataset", "split", "command", "machine", "date", "systems"})
+    EXPECT_TRUE(doc.contains(key)) << key;
+  const auto& s = doc["systems"]["sasrec"];
+  EXPECT_DOUBLE_EQ(s["recall@10"].get<double>(), 0.2);
+  for (const char* key : {"mean", "p50", "p95", "p99"}) EXPECT_TRUE(s["latency_ms"].contains(key));
+  EXPECT_DOUBLE_EQ(s["train_seconds"].get<double>(), 12.0);
+  auto md = markdown_table(doc);
+  EXPECT_NE(md.find("| sasrec | 0.1000 | 0.2000 |"), std::string::npos) << md;
+  testing::TempDir tmp;
+  write_report(tmp.path(), doc);
+  EXPECT_TRUE(std::filesystem::exists(tmp / "results.json"));
+  EXPECT_TRUE(std::filesystem::exists(tmp / "results.md"));
+}
+
+}  // namespace
+}  // namespace twistar
