@@ -11,6 +11,7 @@
 #include "core/progress.h"
 #include "data/split.h"
 #include "nn/device.h"
+#include "nn/loss.h"
 
 namespace twistar {
 namespace fs = std::filesystem;
@@ -77,9 +78,8 @@ void batch_tensors(const std::vector<TrainSequence>& seqs, const std::vector<siz
 torch::Tensor batch_loss(Sasrec& model, const torch::Tensor& inputs, const torch::Tensor& targets) {
   auto h = model->encode(inputs);
   auto valid = targets.ne(0);
-  auto hv = h.index({valid});                        // [P, D]
-  auto logits = torch::matmul(hv, model->item_weights().t());  // [P, N]
-  return torch::nn::functional::cross_entropy(logits, targets.index({valid}) - 1);
+  return full_softmax_cross_entropy(h.index({valid}), model->item_weights(),
+                                    targets.index({valid}) - 1);
 }
 
 struct TrainerState {
