@@ -1,5 +1,6 @@
 #include "models/sasrec_trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -172,6 +173,10 @@ double sasrec_valid_ndcg10(Sasrec& model, const Dataset& data, const Context& ct
   torch::NoGradGuard no_grad;
   model->eval();
   auto examples = make_examples(data, Split::kValid, {static_cast<size_t>(model->max_len())});
+  // Similar lengths share a batch, so padding (and the attention cost) stays small.
+  std::stable_sort(examples.begin(), examples.end(), [](const Example& a, const Example& b) {
+    return a.history.size() < b.history.size();
+  });
   double sum = 0;
   const size_t B = 512;
   auto device = torch_device(ctx);

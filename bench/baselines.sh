@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Baselines benchmark (issue: foundation): trains SASRec and evaluates MostPop, Swing and SASRec on the
+# test split of each dataset, full ranking, history items excluded.
+#
+#   bench/baselines.sh [dataset ...]     default: amazon2014_beauty amazon2014_sports amazon2014_toys
+#
+# Writes bench/results/baselines_<dataset>.json (committed) and refreshes the matching table in
+# docs/RESULTS.md. Extra SASRec options can be passed in SASREC_ARGS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data}
+BIN=${BIN:-build/twistar}
+# One intra-op thread: on the 2-core reference VM a second OpenMP thread makes SASRec steps slower
+# (measured, see docs/RESULTS.md).
+THREADS=${THREADS:-1}
+datasets=("$@")
+[ ${#datasets[@]} -gt 0 ] || datasets=(amazon2014_beauty amazon2014_sports amazon2014_toys)
+[ -x "$BIN" ] || { echo "build first: cmake -S . -B build -G Ninja && cmake --build build" >&2; exit 2; }
+
+for ds in "${datasets[@]}"; do
+  run=runs/bench-baselines-$ds
+  # shellcheck disable=SC2086
+  "$BIN" --threads "$THREADS" train sasrec --data "$DATA/$ds" --run "$run" ${SASREC_ARGS:-}
+  "$BIN" --threads "$THREADS" eval --data "$DATA/$ds" --run "$run" --experiment "baselines_$ds" \
+    --systems mostpop,swing,sasrec --split test
+  cp "$run/eval/results.json" "bench/results/baselines_$ds.json"
+  bench/update_results.sh "baselines_$ds" "$run/eval/results.md"
+done
