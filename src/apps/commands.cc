@@ -52,6 +52,9 @@ void add_sasrec_options(CLI::App* sub, SasrecOptions& o) {
   sub->add_option("--sasrec-epochs", o.epochs, "SASRec maximum epochs");
   sub->add_option("--sasrec-patience", o.patience,
                   "SASRec early stopping: evaluations without validation NDCG@10 gain");
+  sub->add_option("--sasrec-lr-decay", o.lr_decay,
+                  "SASRec learning-rate factor after --sasrec-lr-patience evaluations without gain");
+  sub->add_option("--sasrec-lr-patience", o.lr_patience, "SASRec evaluations before each decay");
   sub->add_option("--sasrec-max-minutes", o.max_minutes, "SASRec time budget in minutes (0 = none)");
   sub->add_option("--sasrec-eval-every", o.eval_every, "SASRec validation every N epochs");
 }

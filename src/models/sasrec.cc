@@ -14,6 +14,8 @@ void SasrecOptions::validate() const {
   if (batch_size < 1) throw_input_error("batch_size: must be >= 1, got {}", batch_size);
   if (epochs < 1) throw_input_error("epochs: must be >= 1, got {}", epochs);
   if (patience < 1) throw_input_error("patience: must be >= 1, got {}", patience);
+  if (lr_decay <= 0 || lr_decay > 1) throw_input_error("lr_decay: must be in (0, 1], got {}", lr_decay);
+  if (lr_patience < 1) throw_input_error("lr_patience: must be >= 1, got {}", lr_patience);
   if (max_minutes < 0) throw_input_error("max_minutes: must be >= 0, got {}", max_minutes);
   if (eval_every < 1) throw_input_error("eval_every: must be >= 1, got {}", eval_every);
 }
@@ -24,7 +26,8 @@ nlohmann::json SasrecOptions::to_json() const {
           {"attn_dropout", attn_dropout}, {"max_len", max_len},
           {"lr", lr},             {"weight_decay", weight_decay},
           {"batch_size", batch_size}, {"epochs", epochs},
-          {"patience", patience}, {"max_minutes", max_minutes},
+          {"patience", patience}, {"lr_decay", lr_decay},
+          {"lr_patience", lr_patience}, {"max_minutes", max_minutes},
           {"eval_every", eval_every}};
 }
 
@@ -41,6 +44,8 @@ SasrecOptions SasrecOptions::from_json(const nlohmann::json& j) {
   o.batch_size = j.value("batch_size", o.batch_size);
   o.epochs = j.value("epochs", o.epochs);
   o.patience = j.value("patience", o.patience);
+  o.lr_decay = j.value("lr_decay", o.lr_decay);
+  o.lr_patience = j.value("lr_patience", o.lr_patience);
   o.max_minutes = j.value("max_minutes", o.max_minutes);
   o.eval_every = j.value("eval_every", o.eval_every);
   o.validate();

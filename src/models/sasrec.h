@@ -31,15 +31,19 @@ struct SasrecOptions {
   /// History length the model reads (longer histories keep their last items).
   int64_t max_len = 50;
   /// Adam learning rate.
-  double lr = 1e-3;
+  double lr = 3e-3;
   /// AdamW weight decay.
   double weight_decay = 0.0;
   /// Users per training batch.
   int64_t batch_size = 128;
   /// Maximum epochs.
   int epochs = 200;
-  /// Stop after this many epochs without a better validation NDCG@10.
-  int patience = 10;
+  /// Stop after this many evaluations without a better validation NDCG@10.
+  int patience = 6;
+  /// Multiply the learning rate by this after every `lr_patience` evaluations without improvement
+  /// (1 = constant learning rate).
+  double lr_decay = 0.5;
+  int lr_patience = 2;
   /// Stop once training has used this many minutes (0 = no limit); the best epoch is kept.
   double max_minutes = 0;
   /// Validate every this many epochs.

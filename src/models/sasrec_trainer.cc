@@ -89,11 +89,12 @@ struct TrainerState {
   double best = -1.0;
   int bad_evals = 0;
   double elapsed = 0.0;
+  double lr = 0.0;
   std::vector<double> curve;
 
   nlohmann::json to_json() const {
     return {{"epoch", epoch}, {"best_epoch", best_epoch}, {"best", best},
-            {"bad_evals", bad_evals}, {"elapsed", elapsed}, {"curve", curve}};
+            {"bad_evals", bad_evals}, {"elapsed", elapsed}, {"lr", lr}, {"curve", curve}};
   }
   static TrainerState from_json(const nlohmann::json& j) {
     TrainerState s;
@@ -102,6 +103,7 @@ struct TrainerState {
     s.best = j.at("best");
     s.bad_evals = j.at("bad_evals");
     s.elapsed = j.at("elapsed");
+    s.lr = j.at("lr");
     s.curve = j.at("curve").get<std::vector<double>>();
     return s;
   }
@@ -141,6 +143,11 @@ bool try_resume(const fs::path& dir, const nlohmann::json& identity, Sasrec& mod
   torch::load(model, (dir / checkpoint_name(state.epoch, "model")).string());
   torch::load(opt, (dir / checkpoint_name(state.epoch, "optim")).string());
   return true;
+}
+
+void set_learning_rate(torch::optim::AdamW& opt, double lr) {
+  for (auto& group : opt.param_groups())
+    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
 }
 
 double run_epoch(Sasrec& model, torch::optim::Optimizer& opt, const std::vector<TrainSequence>& seqs,
@@ -224,7 +231,9 @@ SasrecTrainResult train_sasrec(const Dataset& data, const SasrecOptions& o, cons
                           torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
   SasrecTrainResult result;
   TrainerState state;
+  state.lr = o.lr;
   result.resumed = try_resume(dir, identity, model, opt, state);
+  set_learning_rate(opt, state.lr);
   if (result.resumed) spdlog::info("sasrec: resuming after epoch {}", state.epoch);
 
   auto seqs = make_train_sequences(data, o.max_len);
@@ -247,6 +256,11 @@ SasrecTrainResult train_sasrec(const Dataset& data, const SasrecOptions& o, cons
         write_path_atomic(dir / "best.pt", [&](const fs::path& p) { torch::save(model, p.string()); });
       } else {
         state.bad_evals += 1;
+        if (state.bad_evals % o.lr_patience == 0 && o.lr_decay < 1) {
+          state.lr *= o.lr_decay;
+          set_learning_rate(opt, state.lr);
+          spdlog::info("sasrec: learning rate lowered to {:.2e}", state.lr);
+        }
       }
     }
     state.elapsed = base_elapsed + std::chrono::duration<double>(Clock::now() - t0).count();

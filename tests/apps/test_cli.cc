@@ -29,7 +29,7 @@ TEST(Cli, HelpListsSubcommandsWithDefaults) {
   for (const char* sub : {"synth", "info", "train", "eval", "quickstart"})
     EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
   auto t = run_cli(tmp, "train --help");
-  EXPECT_NE(t.out.find("--sasrec-lr FLOAT=0.001"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("--sasrec-lr FLOAT=0.003"), std::string::npos) << t.out;
 }
 
 TEST(Cli, MissingDataIsOneLineExitTwo) {
