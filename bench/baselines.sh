@@ -7,15 +7,10 @@
 # Writes bench/results/baselines_<dataset>.json (committed) and refreshes the matching table in
 # docs/RESULTS.md. Extra SASRec options can be passed in SASREC_ARGS.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-DATA=${DATA:-../shared/data}
-BIN=${BIN:-build/twistar}
-# One intra-op thread: on the 2-core reference VM a second OpenMP thread makes SASRec steps slower
-# (measured, see docs/RESULTS.md).
-THREADS=${THREADS:-1}
-datasets=("$@")
-[ ${#datasets[@]} -gt 0 ] || datasets=(amazon2014_beauty amazon2014_sports amazon2014_toys)
-[ -x "$BIN" ] || { echo "build first: cmake -S . -B build -G Ninja && cmake --build build" >&2; exit 2; }
+BENCH_ARGS=("$@")
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
+bench_datasets datasets amazon2014_beauty amazon2014_sports amazon2014_toys
 
 for ds in "${datasets[@]}"; do
   run=runs/bench-baselines-$ds

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "apps/pipeline.h"
+#include "apps/sid_stage.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -57,6 +58,41 @@ void add_sasrec_options(CLI::App* sub, SasrecOptions& o) {
   sub->add_option("--sasrec-lr-patience", o.lr_patience, "SASRec evaluations before each decay");
   sub->add_option("--sasrec-max-minutes", o.max_minutes, "SASRec time budget in minutes (0 = none)");
   sub->add_option("--sasrec-eval-every", o.eval_every, "SASRec validation every N epochs");
+}
+
+void add_sid_options(CLI::App* sub, SidStageOptions& o) {
+  sub->add_option("--embedding", o.embedding,
+                  "Item embeddings: content|collaborative|hybrid|external")
+      ->check(CLI::IsMember({"content", "collaborative", "hybrid", "external"}));
+  sub->add_option("--hybrid-weight", o.hybrid_weight,
+                  "Weight of the collaborative (SASRec) part of hybrid embeddings");
+  sub->add_option("--external", o.external_path, "Float32 .npy matrix for --embedding external");
+  sub->add_option("--tokenizer", o.tokenizer, "rqvae|rkmeans")
+      ->check(CLI::IsMember({"rqvae", "rkmeans"}));
+  sub->add_option("--levels", o.levels, "Code levels L (before the collision level)");
+  sub->add_option("--codebook-size", o.codebook_size, "Codes per level K");
+  sub->add_option("--dim", o.dim, "Content embedding dimension (TF-IDF + SVD rank)");
+  sub->add_option("--svd-power", o.content.singular_value_power,
+                  "Content rows are U*S^p: 1 = LSA, 0 = whitened");
+  sub->add_option("--rqvae-latent", o.rqvae.latent_dim, "RQ-VAE latent width");
+  sub->add_option("--rqvae-hidden", o.rqvae.hidden, "RQ-VAE encoder hidden widths")
+      ->delimiter(',');
+  sub->add_option("--rqvae-epochs", o.rqvae.epochs, "RQ-VAE maximum epochs");
+  sub->add_option("--rqvae-warmup", o.rqvae.warmup_epochs,
+                  "RQ-VAE autoencoder-only epochs before the k-means codebook initialisation");
+  sub->add_option("--rqvae-batch-size", o.rqvae.batch_size, "RQ-VAE items per step");
+  sub->add_option("--rqvae-lr", o.rqvae.lr, "RQ-VAE Adam learning rate");
+  sub->add_option("--rqvae-beta", o.rqvae.beta, "RQ-VAE commitment loss weight");
+  sub->add_option("--rqvae-max-minutes", o.rqvae.max_minutes,
+                  "RQ-VAE training time budget in minutes (0 = none)");
+  sub->add_flag("!--rqvae-no-dead-code-reset", o.rqvae.reset_dead_codes,
+                "Do not re-seed RQ-VAE codes left unused over an epoch");
+  sub->add_flag("--unique-last-level", o.rqvae.unique_last_level,
+                "RQ-VAE: items sharing their first L-1 codes get distinct last codes");
+  sub->add_option("--rkmeans-iterations", o.rkmeans.iterations,
+                  "Residual k-means Lloyd iterations");
+  sub->add_flag("--rkmeans-normalize-residuals", o.rkmeans.normalize_residuals,
+                "Residual k-means: scale residuals per cluster before the next level");
 }
 
 void add_synth_options(CLI::App* sub, SynthOptions& s) {
@@ -163,6 +199,27 @@ void register_eval(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   });
 }
 
+void register_sid(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
+  auto data = std::make_shared<DataOptions>();
+  auto sid = std::make_shared<SidStageOptions>();
+  auto run = std::make_shared<std::string>("runs/default");
+  auto force = std::make_shared<bool>(false);
+  auto* sub = app.add_subcommand(
+      "sid", "Learn semantic IDs (embeddings -> tokenizer -> unique SIDs) into run/sid + a report");
+  sub->add_option("--run", *run, "Run directory (collaborative/hybrid read run/sasrec)");
+  sub->add_flag("--force", *force, "Rerun even if run/sid is up to date");
+  add_data_options(sub, *data, true);
+  add_sid_options(sub, *sid);
+  sub->callback([g, data, sid, run, force] {
+    setup(*g);
+    sid->validate();
+    Dataset d = load_or_fail(*data);
+    auto r = run_sid_stage(d, *sid, g->ctx, *run, *force);
+    std::cout << sid_report_markdown(r.report) << (r.skipped ? "[reused]\n" : "")
+              << "written to " << (fs::path(*run) / "sid").string() << "\n";
+  });
+}
+
 void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto synth = std::make_shared<SynthOptions>();
   auto sasrec = std::make_shared<SasrecOptions>();
@@ -213,6 +270,7 @@ void register_commands(CLI::App& app, const std::string& command_line) {
   register_info(app, g);
   register_train(app, g);
   register_eval(app, g);
+  register_sid(app, g);
   register_quickstart(app, g);
 }
 

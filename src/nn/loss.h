@@ -5,7 +5,8 @@
 // walks them about ten times (log_softmax, nll, their backwards) and pays page faults on every fresh
 // allocation. Here rows are processed in cache-sized chunks, logits are recomputed in the backward pass
 // instead of stored, and chunks run in parallel with per-thread weight-gradient accumulators. Measured
-// ~3x faster per SASRec step on the 2-core reference machine (bench/micro: see docs/RESULTS.md).
+// about 2x faster than the plain path for forward + backward on a Beauty-sized batch
+// (bench/micro/loss_bench.cc; numbers in docs/RESULTS.md).
 #pragma once
 
 #include <torch/torch.h>
