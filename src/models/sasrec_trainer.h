@@ -1,8 +1,8 @@
 // Training SASRec: full-softmax cross-entropy at every position of the training parts, early stopping
 // on validation NDCG@10, a checkpoint after every epoch and resume from it.
 //
-// Stage directory layout: checkpoint-e<N>.{model,optim}.pt + state.json (the last finished epoch),
-// best.pt (best weights so far), and when finished model.pt + manifest.json.
+// Stage directory layout: the training loop's checkpoints (models/training_loop.h), and when finished
+// model.pt + manifest.json.
 #pragma once
 
 #include <filesystem>
@@ -11,15 +11,9 @@
 #include "core/context.h"
 #include "data/dataset.h"
 #include "models/sasrec.h"
+#include "models/training_loop.h"
 
 namespace twistar {
-
-struct TrainControl {
-  /// Show progress bars.
-  bool progress = true;
-  /// Stop (as if killed) after this many epochs in this call; 0 = run to the end. For resume tests.
-  int stop_after_epochs = 0;
-};
 
 struct SasrecTrainResult {
   Sasrec model{nullptr};

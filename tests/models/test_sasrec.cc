@@ -1,33 +1,15 @@
 #include <gtest/gtest.h>
 
-#include <random>
-
 #include "core/error.h"
 #include "data/split.h"
 #include "models/sasrec_trainer.h"
+#include "fixtures.h"
 #include "test_util.h"
 
 namespace twistar {
 namespace {
 
-// Users walk a cycle over 30 items: the next item is always current + 1, so a working sequential
-// model must find it.
-Dataset cycle_dataset(int users = 300, int items = 30, int length = 8) {
-  Dataset d;
-  d.name = "cycle";
-  std::mt19937 rng(5);
-  for (int i = 0; i < items; ++i) d.item_ids.push_back(std::to_string(i));
-  d.items.resize(items);
-  for (int u = 0; u < users; ++u) {
-    Sequence s;
-    ItemIndex cur = rng() % items;
-    for (int k = 0; k < length; ++k, cur = (cur + 1) % items) s.push_back(cur);
-    d.sequences.push_back(s);
-    d.user_ids.push_back(std::to_string(u));
-  }
-  d.reindex();
-  return d;
-}
+using testing::cycle_dataset;
 
 SasrecOptions small_options() {
   SasrecOptions o;

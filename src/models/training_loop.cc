@@ -1,0 +1,198 @@
+#include "models/training_loop.h"
+
+#include <chrono>
+
+#include "core/atomic_file.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "nn/device.h"
+
+namespace twistar {
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct LoopState {
+  int epoch = 0;  // epochs finished
+  int best_epoch = 0;
+  double best = -1.0;
+  int bad_evals = 0;
+  double elapsed = 0.0;
+  double lr = 0.0;
+  std::vector<double> curve;
+
+  nlohmann::json to_json() const {
+    return {{"epoch", epoch}, {"best_epoch", best_epoch}, {"best", best},
+            {"bad_evals", bad_evals}, {"elapsed", elapsed}, {"lr", lr}, {"curve", curve}};
+  }
+  static LoopState from_json(const nlohmann::json& j) {
+    LoopState s;
+    s.epoch = j.at("epoch");
+    s.best_epoch = j.at("best_epoch");
+    s.best = j.at("best");
+    s.bad_evals = j.at("bad_evals");
+    s.elapsed = j.at("elapsed");
+    s.lr = j.at("lr");
+    s.curve = j.at("curve").get<std::vector<double>>();
+    return s;
+  }
+};
+
+std::string checkpoint_name(int epoch, const char* what) {
+  return fmt::format("checkpoint-e{}.{}.pt", epoch, what);
+}
+
+void save_module(const std::shared_ptr<torch::nn::Module>& model, const fs::path& path) {
+  write_path_atomic(path, [&](const fs::path& p) { torch::save(model, p.string()); });
+}
+
+void save_checkpoint(const fs::path& dir, const std::shared_ptr<torch::nn::Module>& model,
+                     torch::optim::Optimizer& opt, const LoopState& state,
+                     const nlohmann::json& identity) {
+  save_module(model, dir / checkpoint_name(state.epoch, "model"));
+  write_path_atomic(dir / checkpoint_name(state.epoch, "optim"),
+                    [&](const fs::path& p) { torch::save(opt, p.string()); });
+  nlohmann::json j = {{"identity", identity}, {"state", state.to_json()}};
+  write_file_atomic(dir / "state.json", j.dump(2));
+  // Older checkpoints are dropped only once state.json points at the new one.
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::string file = entry.path().filename().string();
+    if (file.rfind("checkpoint-e", 0) == 0 &&
+        file.rfind(fmt::format("checkpoint-e{}.", state.epoch), 0) != 0)
+      fs::remove(entry.path());
+  }
+}
+
+bool try_resume(const std::string& name, const fs::path& dir, const nlohmann::json& identity,
+                const std::shared_ptr<torch::nn::Module>& model, torch::optim::Optimizer& opt,
+                LoopState& state) {
+  fs::path path = dir / "state.json";
+  if (!fs::exists(path)) return false;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    spdlog::warn("{}: {} is unreadable ({}); starting over", name, path.string(), e.what());
+    return false;
+  }
+  if (j.value("identity", nlohmann::json()) != identity) {
+    spdlog::warn("{}: checkpoint in {} is from another config or dataset; starting over", name,
+                 dir.string());
+    return false;
+  }
+  state = LoopState::from_json(j.at("state"));
+  torch::load(model, (dir / checkpoint_name(state.epoch, "model")).string());
+  torch::load(opt, (dir / checkpoint_name(state.epoch, "optim")).string());
+  return true;
+}
+
+void set_learning_rate(torch::optim::AdamW& opt, double lr) {
+  for (auto& group : opt.param_groups())
+    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+}
+
+}  // namespace
+
+LoopResult run_training_loop(const std::string& name, const fs::path& dir,
+                             const std::shared_ptr<torch::nn::Module>& model,
+                             torch::optim::AdamW& opt, const nlohmann::json& identity,
+                             const LoopOptions& o, const LoopCallbacks& cb,
+                             const TrainControl& control) {
+  fs::create_directories(dir);
+  LoopResult result;
+  LoopState state;
+  state.lr = o.lr;
+  result.resumed = try_resume(name, dir, identity, model, opt, state);
+  set_learning_rate(opt, state.lr);
+  if (result.resumed) spdlog::info("{}: resuming after epoch {}", name, state.epoch);
+
+  auto t0 = Clock::now();
+  double base_elapsed = state.elapsed;
+  int run_here = 0;
+  bool interrupted = false;
+  // A resumed run that had already stopped (budget or patience) goes straight to the end.
+  bool budget_spent = o.max_minutes > 0 && state.elapsed > o.max_minutes * 60;
+  while (!budget_spent && state.epoch < o.epochs && state.bad_evals < o.patience) {
+    double loss = cb.train_epoch(state.epoch + 1);
+    state.epoch += 1;
+    if (state.epoch % o.eval_every == 0 || state.epoch == o.epochs) {
+      double metric = cb.validate();
+      state.curve.push_back(metric);
+      spdlog::info("{} epoch {} loss {:.4f} valid {:.4f}", name, state.epoch, loss, metric);
+      if (metric > state.best) {
+        state.best = metric;
+        state.best_epoch = state.epoch;
+        state.bad_evals = 0;
+        save_module(model, dir / "best.pt");
+      } else {
+        state.bad_evals += 1;
+        if (state.bad_evals % o.lr_patience == 0 && o.lr_decay < 1) {
+          state.lr *= o.lr_decay;
+          set_learning_rate(opt, state.lr);
+          spdlog::info("{}: learning rate lowered to {:.2e}", name, state.lr);
+        }
+      }
+    }
+    state.elapsed = base_elapsed + std::chrono::duration<double>(Clock::now() - t0).count();
+    save_checkpoint(dir, model, opt, state, identity);
+    ++run_here;
+    if (o.max_minutes > 0 && state.elapsed > o.max_minutes * 60) {
+      spdlog::info("{}: time budget of {} minutes reached", name, o.max_minutes);
+      break;
+    }
+    if (control.stop_after_epochs > 0 && run_here >= control.stop_after_epochs &&
+        state.epoch < o.epochs && state.bad_evals < o.patience) {
+      interrupted = true;
+      break;
+    }
+  }
+  if (!fs::exists(dir / "best.pt")) save_module(model, dir / "best.pt");
+  result.epochs_run = state.epoch;
+  result.best_epoch = state.best_epoch;
+  result.best = state.best;
+  result.seconds = state.elapsed;
+  result.curve = state.curve;
+  result.finished = !interrupted;
+  torch::load(model, (dir / "best.pt").string());
+  return result;
+}
+
+double train_next_item_epoch(const std::string& name, torch::nn::Module& model,
+                             torch::optim::Optimizer& opt, const std::vector<NextItemSequence>& seqs,
+                             int64_t batch_size, int64_t offset, int64_t pad, const Context& ctx,
+                             int epoch, bool progress, const NextItemLoss& loss_fn) {
+  // Seeding per epoch makes "k epochs, resume, k more" equal "2k epochs".
+  std::mt19937_64 rng(ctx.seed * 1000003ULL + epoch);
+  torch::manual_seed(ctx.seed + 7919ULL * epoch);
+  auto batches = length_bucketed_batches(seqs, static_cast<size_t>(batch_size), rng);
+  model.train();
+  Progress bar(fmt::format("{} epoch {}", name, epoch), batches.size(), progress);
+  double total = 0;
+  auto device = torch_device(ctx);
+  for (const auto& b : batches) {
+    int64_t T = 0;
+    for (size_t i : b) T = std::max<int64_t>(T, seqs[i].inputs.size());
+    auto inputs = torch::full({static_cast<int64_t>(b.size()), T}, pad, torch::kLong);
+    auto targets = torch::full_like(inputs, pad);
+    auto in = inputs.accessor<int64_t, 2>();
+    auto tg = targets.accessor<int64_t, 2>();
+    for (size_t r = 0; r < b.size(); ++r)
+      for (size_t t = 0; t < seqs[b[r]].inputs.size(); ++t) {
+        in[r][t] = seqs[b[r]].inputs[t] + offset;
+        tg[r][t] = seqs[b[r]].targets[t] + offset;
+      }
+    auto loss = loss_fn(inputs.to(device), targets.to(device));
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    total += loss.item<double>();
+    bar.tick();
+  }
+  double mean = total / std::max<size_t>(1, batches.size());
+  bar.set_note(fmt::format("loss {:.4f}", mean));
+  return mean;
+}
+
+}  // namespace twistar

@@ -1,0 +1,89 @@
+// The epoch loop every trained model shares: early stopping on a validation metric (higher is
+// better), learning-rate decay on plateaus, a wall-time budget, a checkpoint after every epoch and
+// resume from it.
+//
+// Stage directory layout: checkpoint-e<N>.{model,optim}.pt + state.json (the last finished epoch and
+// the identity it belongs to), best.pt (best weights so far). The caller writes model.pt and the
+// manifest once the loop reports `finished`.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/context.h"
+#include "data/batching.h"
+
+namespace twistar {
+
+struct LoopOptions {
+  /// Maximum epochs.
+  int epochs = 200;
+  /// Stop after this many evaluations without a better validation metric.
+  int patience = 6;
+  /// Multiply the learning rate by `lr_decay` after every `lr_patience` evaluations without
+  /// improvement (1 = constant learning rate).
+  double lr = 1e-3;
+  double lr_decay = 0.5;
+  int lr_patience = 2;
+  /// Stop once training has used this many minutes (0 = no limit); the best epoch is kept.
+  double max_minutes = 0;
+  /// Validate every this many epochs (and after the last).
+  int eval_every = 1;
+};
+
+struct TrainControl {
+  /// Show progress bars.
+  bool progress = true;
+  /// Stop (as if killed) after this many epochs in this call; 0 = run to the end. For resume tests.
+  int stop_after_epochs = 0;
+};
+
+struct LoopResult {
+  double best = 0.0;
+  int best_epoch = 0;
+  int epochs_run = 0;
+  /// Training wall time over all calls (resumed runs included).
+  double seconds = 0.0;
+  bool resumed = false;
+  /// False when stopped early by `stop_after_epochs`.
+  bool finished = false;
+  /// The validation metric per evaluated epoch (the learning curve).
+  std::vector<double> curve;
+};
+
+struct LoopCallbacks {
+  /// Trains one epoch (1-based) and returns its mean loss. Must seed its own randomness from the
+  /// epoch number so that "k epochs, resume, k more" equals "2k epochs".
+  std::function<double(int epoch)> train_epoch;
+  /// The validation metric of the current weights (higher is better).
+  std::function<double()> validate;
+};
+
+/// Runs the loop in `dir` for `model` and `optimizer` (an AdamW whose learning rate the loop sets).
+/// `identity` (config, seed, data sizes) decides whether a checkpoint in `dir` may be resumed.
+/// `name` prefixes log lines. On return the model holds the best weights.
+LoopResult run_training_loop(const std::string& name, const std::filesystem::path& dir,
+                             const std::shared_ptr<torch::nn::Module>& model,
+                             torch::optim::AdamW& optimizer, const nlohmann::json& identity,
+                             const LoopOptions& options, const LoopCallbacks& callbacks,
+                             const TrainControl& control);
+
+/// Computes a batch's loss from right-padded inputs and targets [B, T] (see train_next_item_epoch).
+using NextItemLoss = std::function<torch::Tensor(const torch::Tensor& inputs, const torch::Tensor& targets)>;
+
+/// One epoch of next-item training over `seqs` in length-bucketed batches, seeded from ctx.seed and
+/// the epoch number. Tensors hold item + `offset`, `pad` where a sequence has ended; they are moved
+/// to ctx's device. Returns the mean batch loss. `name` labels the progress bar.
+double train_next_item_epoch(const std::string& name, torch::nn::Module& model,
+                             torch::optim::Optimizer& optimizer,
+                             const std::vector<NextItemSequence>& seqs, int64_t batch_size,
+                             int64_t offset, int64_t pad, const Context& ctx, int epoch,
+                             bool progress, const NextItemLoss& loss);
+
+}  // namespace twistar
