@@ -40,6 +40,22 @@ void add_data_options(CLI::App* sub, DataOptions& d, bool required) {
                   "k-core filter for interaction logs (csv, amazon-raw); 0 disables");
 }
 
+void add_train_options(CLI::App* sub, TrainOptions& o, const std::string& prefix,
+                       const std::string& model) {
+  auto flag = [&](const char* name) { return "--" + prefix + "-" + name; };
+  sub->add_option(flag("lr"), o.lr, model + " AdamW learning rate");
+  sub->add_option(flag("weight-decay"), o.weight_decay, model + " AdamW weight decay");
+  sub->add_option(flag("batch-size"), o.batch_size, model + " sequences per batch");
+  sub->add_option(flag("epochs"), o.epochs, model + " maximum epochs");
+  sub->add_option(flag("patience"), o.patience,
+                  model + " early stopping: validations without NDCG@10 gain");
+  sub->add_option(flag("lr-decay"), o.lr_decay,
+                  model + " learning-rate factor after each plateau of --" + prefix + "-lr-patience");
+  sub->add_option(flag("lr-patience"), o.lr_patience, model + " validations without gain before each decay");
+  sub->add_option(flag("max-minutes"), o.max_minutes, model + " time budget in minutes (0 = none)");
+  sub->add_option(flag("eval-every"), o.eval_every, model + " validation every N epochs");
+}
+
 void add_sasrec_options(CLI::App* sub, SasrecOptions& o) {
   sub->add_option("--sasrec-dim", o.dim, "SASRec embedding width");
   sub->add_option("--sasrec-layers", o.layers, "SASRec transformer blocks");
@@ -47,17 +63,26 @@ void add_sasrec_options(CLI::App* sub, SasrecOptions& o) {
   sub->add_option("--sasrec-dropout", o.dropout, "SASRec dropout on embeddings and residuals");
   sub->add_option("--sasrec-attn-dropout", o.attn_dropout, "SASRec dropout on attention weights");
   sub->add_option("--sasrec-max-len", o.max_len, "SASRec history length");
-  sub->add_option("--sasrec-lr", o.lr, "SASRec AdamW learning rate");
-  sub->add_option("--sasrec-weight-decay", o.weight_decay, "SASRec AdamW weight decay");
-  sub->add_option("--sasrec-batch-size", o.batch_size, "SASRec users per batch");
-  sub->add_option("--sasrec-epochs", o.epochs, "SASRec maximum epochs");
-  sub->add_option("--sasrec-patience", o.patience,
-                  "SASRec early stopping: evaluations without validation NDCG@10 gain");
-  sub->add_option("--sasrec-lr-decay", o.lr_decay,
-                  "SASRec learning-rate factor after --sasrec-lr-patience evaluations without gain");
-  sub->add_option("--sasrec-lr-patience", o.lr_patience, "SASRec evaluations before each decay");
-  sub->add_option("--sasrec-max-minutes", o.max_minutes, "SASRec time budget in minutes (0 = none)");
-  sub->add_option("--sasrec-eval-every", o.eval_every, "SASRec validation every N epochs");
+  add_train_options(sub, o.train, "sasrec", "SASRec");
+}
+
+void add_sidgen_options(CLI::App* sub, SidGeneratorOptions& o) {
+  sub->add_option("--sidgen-dim", o.dim, "SID generator width");
+  sub->add_option("--sidgen-layers", o.layers, "SID generator history-encoder blocks");
+  sub->add_option("--sidgen-decoder-layers", o.decoder_layers, "SID generator code-decoder blocks");
+  sub->add_option("--sidgen-heads", o.heads, "SID generator attention heads");
+  sub->add_option("--sidgen-dropout", o.dropout, "SID generator dropout on embeddings and residuals");
+  sub->add_option("--sidgen-attn-dropout", o.attn_dropout, "SID generator dropout on attention weights");
+  sub->add_option("--sidgen-max-len", o.max_len, "SID generator history length in items");
+  sub->add_option("--sidgen-history-tokens", o.history_tokens,
+                  "History tokens: item (one per item, sum of its code embeddings) | code (one per code)")
+      ->check(CLI::IsMember({"item", "code"}));
+  sub->add_flag("--sidgen-item-id-input", o.item_id_input,
+                "Add a learned per-item embedding to each history token");
+  add_train_options(sub, o.train, "sidgen", "SID generator");
+  sub->add_option("--sidgen-valid-users", o.valid_users,
+                  "Validation users for early stopping (evenly spaced, 0 = all)");
+  sub->add_option("--sidgen-valid-beam", o.valid_beam, "Beam width of the validation search");
 }
 
 void add_sid_options(CLI::App* sub, SidStageOptions& o) {
@@ -108,8 +133,11 @@ void add_synth_options(CLI::App* sub, SynthOptions& s) {
 }
 
 void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
-  sub->add_option("--systems", e.systems, "Systems to evaluate (mostpop, swing, sasrec)")
+  sub->add_option("--systems", e.systems, "Systems to evaluate (mostpop, swing, sasrec, fast_only)")
       ->delimiter(',');
+  sub->add_option("--list-length", e.eval.list_length,
+                  "Items each request returns (covers the metric cut-offs; fast_only: its k)");
+  sub->add_option("--fast-beam", e.fast.beam, "fast_only: beam width (raised to k when smaller)");
   sub->add_option("--split", split, "valid or test")->check(CLI::IsMember({"valid", "test"}));
   sub->add_option("--max-history", e.max_history, "Histories keep their last N items (0 = all)");
   sub->add_flag("!--keep-history", e.eval.exclude_history,
@@ -161,20 +189,26 @@ void register_info(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
 void register_train(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto data = std::make_shared<DataOptions>();
   auto sasrec = std::make_shared<SasrecOptions>();
+  auto sidgen = std::make_shared<SidGeneratorOptions>();
+  auto model = std::make_shared<std::string>("sasrec");
   auto run = std::make_shared<std::string>("runs/default");
   auto force = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("train", "Train a model into the run directory (resumes if interrupted)");
-  sub->add_option("model", "Model to train")->check(CLI::IsMember({"sasrec"}))->default_val("sasrec");
+  sub->add_option("model", *model, "Model to train: sasrec | sidgen (the SID generator; needs run/sid)")
+      ->check(CLI::IsMember({"sasrec", "sidgen"}));
   sub->add_option("--run", *run, "Run directory");
   sub->add_flag("--force", *force, "Retrain even if the run directory has an up-to-date model");
   add_data_options(sub, *data, true);
   add_sasrec_options(sub, *sasrec);
-  sub->callback([g, data, sasrec, run, force] {
+  add_sidgen_options(sub, *sidgen);
+  sub->callback([g, data, sasrec, sidgen, model, run, force] {
     setup(*g);
-    sasrec->validate();
+    if (*model == "sasrec") sasrec->validate();
+    if (*model == "sidgen") sidgen->validate();
     Dataset d = load_or_fail(*data);
-    auto r = run_sasrec_stage(d, *sasrec, g->ctx, *run, !g->quiet, *force);
-    std::cout << fmt::format("sasrec: best valid NDCG@10 {:.4f} at epoch {} ({:.0f} s){}\n",
+    auto r = *model == "sasrec" ? run_sasrec_stage(d, *sasrec, g->ctx, *run, !g->quiet, *force)
+                                : run_sidgen_stage(d, *sidgen, g->ctx, *run, !g->quiet, *force);
+    std::cout << fmt::format("{}: best valid NDCG@10 {:.4f} at epoch {} ({:.0f} s){}\n", *model,
                              r.best_valid_ndcg10, r.best_epoch, r.train_seconds,
                              r.skipped ? " [reused]" : "");
   });
@@ -223,23 +257,33 @@ void register_sid(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
 void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto synth = std::make_shared<SynthOptions>();
   auto sasrec = std::make_shared<SasrecOptions>();
+  auto sid = std::make_shared<SidStageOptions>();
+  sid->embedding = "hybrid";  // the quickstart trains SASRec first, so it can use the best SIDs
+  auto sidgen = std::make_shared<SidGeneratorOptions>();
   auto run = std::make_shared<std::string>("runs/quickstart");
   auto* sub = app.add_subcommand(
       "quickstart", "The main job on the embedded default: synthesize data, train, evaluate, report");
   sub->add_option("--run", *run, "Run directory");
   add_synth_options(sub, *synth);
   add_sasrec_options(sub, *sasrec);
-  sub->callback([g, synth, sasrec, run] {
+  add_sid_options(sub, *sid);
+  add_sidgen_options(sub, *sidgen);
+  sub->callback([g, synth, sasrec, sid, sidgen, run] {
     setup(*g);
     synth->validate();
     sasrec->validate();
+    sid->validate();
+    sidgen->validate();
     fs::path data_dir = fs::path(*run) / "data";
     Dataset d = generate_synthetic(*synth);
     write_sequences_dir(d, data_dir.string());
     d = load_dataset(data_dir.string());
     spdlog::info("{}", d.summary());
     run_sasrec_stage(d, *sasrec, g->ctx, *run, !g->quiet);
+    run_sid_stage(d, *sid, g->ctx, *run);
+    run_sidgen_stage(d, *sidgen, g->ctx, *run, !g->quiet);
     EvalStageOptions eval;
+    eval.systems = {"mostpop", "swing", "sasrec", "fast_only"};
     eval.experiment = "quickstart";
     eval.command = g->command_line;
     eval.eval.progress = !g->quiet;

@@ -1,65 +1,121 @@
 #include "apps/pipeline.h"
 
 #include <chrono>
+#include <optional>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/manifest.h"
 #include "eval/baselines.h"
 #include "eval/report.h"
 #include "graph/popularity.h"
 #include "models/sasrec_trainer.h"
+#include "models/sid_generator_trainer.h"
+#include "sid/sid_map.h"
 
 namespace twistar {
 namespace fs = std::filesystem;
 
-TrainSasrecOutcome run_sasrec_stage(const Dataset& data, const SasrecOptions& options,
-                                    const Context& ctx, const fs::path& run_dir, bool progress,
-                                    bool force) {
+namespace {
+
+/// The outcome of a finished stage in `dir` when its manifest has every field of `config` with the
+/// same value and exactly `inputs`; nullopt when the stage must (re)train.
+std::optional<TrainStageOutcome> reusable_stage(const fs::path& dir, const std::string& stage,
+                                                const nlohmann::json& config,
+                                                const std::map<std::string, std::string>& inputs) {
+  auto m = Manifest::load(dir);
+  if (!m || m->stage != stage || m->inputs != inputs) return std::nullopt;
+  for (const auto& [key, value] : config.items())
+    if (m->config.value(key, nlohmann::json()) != value) return std::nullopt;
+  spdlog::info("{}: {} is up to date; reusing it", stage, dir.string());
+  TrainStageOutcome out;
+  out.skipped = true;
+  out.train_seconds = m->wall_seconds;
+  out.best_valid_ndcg10 = m->metrics.value("valid_ndcg@10", 0.0);
+  out.best_epoch = m->metrics.value("best_epoch", 0);
+  return out;
+}
+
+/// Records the stage's inputs in its manifest, so a later run on other inputs retrains.
+void record_inputs(const fs::path& dir, const std::map<std::string, std::string>& inputs) {
+  if (auto done = Manifest::load(dir)) {
+    done->inputs = inputs;
+    done->save(dir);
+  }
+}
+
+}  // namespace
+
+TrainStageOutcome run_sasrec_stage(const Dataset& data, const SasrecOptions& options,
+                                   const Context& ctx, const fs::path& run_dir, bool progress,
+                                   bool force) {
   fs::path dir = run_dir / "sasrec";
   nlohmann::json config = options.to_json();
   config["seed"] = ctx.seed;
   config["num_items"] = data.num_items();
-  TrainSasrecOutcome out;
-  auto m = Manifest::load(dir);
-  if (!force && m && m->stage == "sasrec" && m->config == config &&
-      m->inputs.count("data") && m->inputs.at("data") == data.fingerprint()) {
-    spdlog::info("sasrec: {} is up to date; reusing it", dir.string());
-    out.skipped = true;
-    out.train_seconds = m->wall_seconds;
-    out.best_valid_ndcg10 = m->metrics.value("valid_ndcg@10", 0.0);
-    out.best_epoch = m->metrics.value("best_epoch", 0);
-    return out;
-  }
+  std::map<std::string, std::string> inputs = {{"data", data.fingerprint()}};
+  if (!force)
+    if (auto done = reusable_stage(dir, "sasrec", config, inputs)) return *done;
   if (force && fs::exists(dir)) fs::remove_all(dir);
   TrainControl control;
   control.progress = progress;
   auto r = train_sasrec(data, options, ctx, dir, control);
-  // Record the data fingerprint so a later run on other data retrains.
-  if (auto done = Manifest::load(dir)) {
-    done->inputs["data"] = data.fingerprint();
-    done->save(dir);
-  }
+  record_inputs(dir, inputs);
+  TrainStageOutcome out;
   out.train_seconds = r.train_seconds;
   out.best_valid_ndcg10 = r.best_valid_ndcg10;
   out.best_epoch = r.best_epoch;
   return out;
 }
 
+TrainStageOutcome run_sidgen_stage(const Dataset& data, const SidGeneratorOptions& options,
+                                   const Context& ctx, const fs::path& run_dir, bool progress,
+                                   bool force) {
+  options.validate();
+  fs::path map_path = run_dir / "sid" / "sid_map.json";
+  if (!fs::exists(map_path))
+    throw_input_error("{}: missing; run `twistar sid --run {}` first", map_path.string(),
+                      run_dir.string());
+  const SidMap map = SidMap::load(map_path);
+  fs::path dir = run_dir / "sidgen";
+  nlohmann::json config = options.to_json();
+  config["seed"] = ctx.seed;
+  std::map<std::string, std::string> inputs = {{"data", data.fingerprint()},
+                                               {"sid_map", hash_file(map_path)}};
+  if (!force)
+    if (auto done = reusable_stage(dir, "sidgen", config, inputs)) return *done;
+  if (force && fs::exists(dir)) fs::remove_all(dir);
+  TrainControl control;
+  control.progress = progress;
+  auto validate = [&](SidGenerator& model) {
+    return fast_rec_valid_ndcg10(model, map.trie(), data, options.valid_users, options.valid_beam);
+  };
+  auto r = train_sid_generator(data, map.sids(), map.level_sizes(), options, ctx, dir, validate, control);
+  record_inputs(dir, inputs);
+  TrainStageOutcome out;
+  out.train_seconds = r.loop.seconds;
+  out.best_valid_ndcg10 = r.loop.best;
+  out.best_epoch = r.loop.best_epoch;
+  return out;
+}
+
 std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset& data,
                                          const fs::path& run_dir, const Context& ctx,
-                                         const SwingOptions& swing) {
+                                         const EvalStageOptions& options) {
   auto train = training_parts(data);
   if (name == "mostpop")
     return std::make_unique<MostPopRecommender>(item_popularity(train, data.num_items()));
   if (name == "swing") {
-    SwingOptions so = swing;
+    SwingOptions so = options.swing;
     if (so.threads == 0) so.threads = ctx.resolved_threads();
     return std::make_unique<SwingRecommender>(build_swing(train, data.num_items(), so),
                                               item_popularity(train, data.num_items()));
   }
   if (name == "sasrec") return std::make_unique<SasrecRecommender>(load_sasrec(run_dir / "sasrec", ctx));
-  throw_input_error("systems: unknown system '{}' (mostpop, swing, sasrec)", name);
+  if (name == "fast_only")
+    return std::make_unique<ToolRecommender>(load_fast_rec(run_dir, ctx, options.fast), "fast_only");
+  throw_input_error("systems: unknown system '{}' (mostpop, swing, sasrec, fast_only)", name);
 }
 
 nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& options,
@@ -72,14 +128,15 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
   std::vector<EvalResult> results;
   for (const auto& name : options.systems) {
     auto t0 = std::chrono::steady_clock::now();
-    auto system = make_system(name, data, run_dir, ctx, options.swing);
+    auto system = make_system(name, data, run_dir, ctx, options);
     double build_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EvalResult r = evaluate(*system, examples, options.eval);
-    if (name == "sasrec") {
-      auto m = Manifest::load(run_dir / "sasrec");
+    if (name == "sasrec" || name == "fast_only") {
+      auto m = Manifest::load(run_dir / (name == "sasrec" ? "sasrec" : "sidgen"));
       r.extra["train_seconds"] = m ? m->wall_seconds : 0.0;
       r.extra["best_epoch"] = m ? m->metrics.value("best_epoch", 0) : 0;
+      if (name == "fast_only") r.extra["beam"] = options.fast.beam;
     } else {
       r.extra["train_seconds"] = build_seconds;
     }

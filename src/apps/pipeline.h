@@ -14,11 +14,13 @@
 #include "data/synth.h"
 #include "eval/evaluator.h"
 #include "graph/swing.h"
+#include "agent/fast_rec.h"
 #include "models/sasrec.h"
+#include "models/sid_generator.h"
 
 namespace twistar {
 
-struct TrainSasrecOutcome {
+struct TrainStageOutcome {
   double train_seconds = 0;
   double best_valid_ndcg10 = 0;
   int best_epoch = 0;
@@ -27,18 +29,27 @@ struct TrainSasrecOutcome {
 
 /// The `sasrec` stage: trains into run/sasrec unless a finished stage with the same config and data
 /// is already there (then it is reused). Resumes an interrupted training.
-TrainSasrecOutcome run_sasrec_stage(const Dataset& data, const SasrecOptions& options,
+TrainStageOutcome run_sasrec_stage(const Dataset& data, const SasrecOptions& options,
                                     const Context& ctx, const std::filesystem::path& run_dir,
                                     bool progress, bool force = false);
 
+/// The `sidgen` stage: trains the SID generator on the SIDs of run/sid (run `twistar sid` first)
+/// into run/sidgen, early-stopped on fast_rec's validation NDCG@10. Reused when its config, data and
+/// SID map are unchanged; resumes an interrupted training.
+TrainStageOutcome run_sidgen_stage(const Dataset& data, const SidGeneratorOptions& options,
+                                   const Context& ctx, const std::filesystem::path& run_dir,
+                                   bool progress, bool force = false);
+
 struct EvalStageOptions {
-  /// Systems to evaluate, in report order: mostpop, swing, sasrec.
+  /// Systems to evaluate, in report order: mostpop, swing, sasrec, fast_only.
   std::vector<std::string> systems = {"mostpop", "swing", "sasrec"};
   Split split = Split::kTest;
   /// Histories keep their last `max_history` items.
   size_t max_history = 50;
   EvalOptions eval;
   SwingOptions swing;
+  /// fast_only's beam (and chunk) settings.
+  FastRecOptions fast;
   /// Name recorded in results.json.
   std::string experiment = "eval";
   /// The command line recorded in results.json.
@@ -48,7 +59,7 @@ struct EvalStageOptions {
 /// Builds one named system from the run directory (statistics from training parts only).
 std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset& data,
                                          const std::filesystem::path& run_dir, const Context& ctx,
-                                         const SwingOptions& swing);
+                                         const EvalStageOptions& options);
 
 /// Evaluates the systems and writes run/eval/results.{json,md}; returns the results document.
 nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& options,

@@ -9,26 +9,14 @@ namespace twistar {
 void SasrecOptions::validate() const {
   TransformerOptions{dim, heads, layers, 0, dropout, attn_dropout}.validate();
   if (max_len < 1) throw_input_error("max_len: must be >= 1, got {}", max_len);
-  if (lr <= 0) throw_input_error("lr: must be > 0, got {}", lr);
-  if (weight_decay < 0) throw_input_error("weight_decay: must be >= 0, got {}", weight_decay);
-  if (batch_size < 1) throw_input_error("batch_size: must be >= 1, got {}", batch_size);
-  if (epochs < 1) throw_input_error("epochs: must be >= 1, got {}", epochs);
-  if (patience < 1) throw_input_error("patience: must be >= 1, got {}", patience);
-  if (lr_decay <= 0 || lr_decay > 1) throw_input_error("lr_decay: must be in (0, 1], got {}", lr_decay);
-  if (lr_patience < 1) throw_input_error("lr_patience: must be >= 1, got {}", lr_patience);
-  if (max_minutes < 0) throw_input_error("max_minutes: must be >= 0, got {}", max_minutes);
-  if (eval_every < 1) throw_input_error("eval_every: must be >= 1, got {}", eval_every);
+  train.validate();
 }
 
 nlohmann::json SasrecOptions::to_json() const {
-  return {{"dim", dim},           {"layers", layers},
-          {"heads", heads},       {"dropout", dropout},
-          {"attn_dropout", attn_dropout}, {"max_len", max_len},
-          {"lr", lr},             {"weight_decay", weight_decay},
-          {"batch_size", batch_size}, {"epochs", epochs},
-          {"patience", patience}, {"lr_decay", lr_decay},
-          {"lr_patience", lr_patience}, {"max_minutes", max_minutes},
-          {"eval_every", eval_every}};
+  nlohmann::json j = {{"dim", dim},         {"layers", layers},           {"heads", heads},
+                      {"dropout", dropout}, {"attn_dropout", attn_dropout}, {"max_len", max_len}};
+  train.add_to(j);
+  return j;
 }
 
 SasrecOptions SasrecOptions::from_json(const nlohmann::json& j) {
@@ -39,15 +27,7 @@ SasrecOptions SasrecOptions::from_json(const nlohmann::json& j) {
   o.dropout = j.value("dropout", o.dropout);
   o.attn_dropout = j.value("attn_dropout", o.attn_dropout);
   o.max_len = j.value("max_len", o.max_len);
-  o.lr = j.value("lr", o.lr);
-  o.weight_decay = j.value("weight_decay", o.weight_decay);
-  o.batch_size = j.value("batch_size", o.batch_size);
-  o.epochs = j.value("epochs", o.epochs);
-  o.patience = j.value("patience", o.patience);
-  o.lr_decay = j.value("lr_decay", o.lr_decay);
-  o.lr_patience = j.value("lr_patience", o.lr_patience);
-  o.max_minutes = j.value("max_minutes", o.max_minutes);
-  o.eval_every = j.value("eval_every", o.eval_every);
+  o.train.read(j);
   o.validate();
   return o;
 }

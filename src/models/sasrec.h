@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "data/recommender.h"
+#include "models/training_loop.h"
 #include "nn/transformer.h"
 
 namespace twistar {
@@ -30,24 +31,8 @@ struct SasrecOptions {
   double attn_dropout = 0.2;
   /// History length the model reads (longer histories keep their last items).
   int64_t max_len = 50;
-  /// Adam learning rate.
-  double lr = 3e-3;
-  /// AdamW weight decay.
-  double weight_decay = 0.0;
-  /// Users per training batch.
-  int64_t batch_size = 128;
-  /// Maximum epochs.
-  int epochs = 200;
-  /// Stop after this many evaluations without a better validation NDCG@10.
-  int patience = 6;
-  /// Multiply the learning rate by this after every `lr_patience` evaluations without improvement
-  /// (1 = constant learning rate).
-  double lr_decay = 0.5;
-  int lr_patience = 2;
-  /// Stop once training has used this many minutes (0 = no limit); the best epoch is kept.
-  double max_minutes = 0;
-  /// Validate every this many epochs.
-  int eval_every = 1;
+  /// Optimiser, batches and stopping rules.
+  TrainOptions train;
 
   void validate() const;
   nlohmann::json to_json() const;

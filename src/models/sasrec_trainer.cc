@@ -77,48 +77,32 @@ SasrecTrainResult train_sasrec(const Dataset& data, const SasrecOptions& o, cons
   if (seqs.empty()) throw_input_error("{}: no user has a training part of 2+ items", data.name);
   Sasrec model(data.num_items(), o);
   model->to(device);
-  torch::optim::AdamW opt(model->parameters(),
-                          torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
-  LoopOptions loop;
-  loop.epochs = o.epochs;
-  loop.patience = o.patience;
-  loop.lr = o.lr;
-  loop.lr_decay = o.lr_decay;
-  loop.lr_patience = o.lr_patience;
-  loop.max_minutes = o.max_minutes;
-  loop.eval_every = o.eval_every;
+  auto opt = make_adamw(*model, o.train);
   LoopCallbacks cb;
   // Tokens are item + 1 with 0 as padding (the model's convention).
   cb.train_epoch = [&](int epoch) {
-    return train_next_item_epoch("sasrec", *model, opt, seqs, o.batch_size, 1, 0, ctx, epoch,
+    return train_next_item_epoch("sasrec", *model, opt, seqs, o.train.batch_size, 1, 0, ctx, epoch,
                                  control.progress, [&](const torch::Tensor& in, const torch::Tensor& tg) {
                                    return batch_loss(model, in, tg);
                                  });
   };
   cb.validate = [&] { return sasrec_valid_ndcg10(model, data, ctx); };
-  auto loop_result = run_training_loop("sasrec", dir, model.ptr(), opt, identity, loop, cb, control);
+  auto loop = run_training_loop("sasrec", dir, model.ptr(), opt, identity, o.train, cb, control);
 
   SasrecTrainResult result;
   result.model = model;
-  result.epochs_run = loop_result.epochs_run;
-  result.best_epoch = loop_result.best_epoch;
-  result.best_valid_ndcg10 = loop_result.best;
-  result.train_seconds = loop_result.seconds;
-  result.curve = loop_result.curve;
-  result.resumed = loop_result.resumed;
-  result.finished = loop_result.finished;
+  result.epochs_run = loop.epochs_run;
+  result.best_epoch = loop.best_epoch;
+  result.best_valid_ndcg10 = loop.best;
+  result.train_seconds = loop.seconds;
+  result.curve = loop.curve;
+  result.resumed = loop.resumed;
+  result.finished = loop.finished;
   if (!result.finished) return result;
-
-  write_path_atomic(dir / "model.pt", [&](const fs::path& p) { fs::copy_file(dir / "best.pt", p); });
-  Manifest m;
-  m.stage = "sasrec";
-  m.config = o.to_json();
-  m.config["seed"] = ctx.seed;
-  m.config["num_items"] = data.num_items();
-  m.metrics = {{"valid_ndcg@10", result.best_valid_ndcg10}, {"best_epoch", result.best_epoch},
-               {"epochs", result.epochs_run},                {"curve", result.curve}};
-  m.wall_seconds = result.train_seconds;
-  m.save(dir);
+  nlohmann::json config = o.to_json();
+  config["seed"] = ctx.seed;
+  config["num_items"] = data.num_items();
+  finish_training_stage(dir, "sasrec", config, "valid_ndcg@10", loop);
   return result;
 }
 

@@ -3,12 +3,68 @@
 #include <chrono>
 
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/log.h"
+#include "core/manifest.h"
 #include "core/progress.h"
 #include "nn/device.h"
 
 namespace twistar {
 namespace fs = std::filesystem;
+
+void TrainOptions::validate() const {
+  if (lr <= 0) throw_input_error("lr: must be > 0, got {}", lr);
+  if (weight_decay < 0) throw_input_error("weight_decay: must be >= 0, got {}", weight_decay);
+  if (batch_size < 1) throw_input_error("batch_size: must be >= 1, got {}", batch_size);
+  if (epochs < 1) throw_input_error("epochs: must be >= 1, got {}", epochs);
+  if (patience < 1) throw_input_error("patience: must be >= 1, got {}", patience);
+  if (lr_decay <= 0 || lr_decay > 1) throw_input_error("lr_decay: must be in (0, 1], got {}", lr_decay);
+  if (lr_patience < 1) throw_input_error("lr_patience: must be >= 1, got {}", lr_patience);
+  if (max_minutes < 0) throw_input_error("max_minutes: must be >= 0, got {}", max_minutes);
+  if (eval_every < 1) throw_input_error("eval_every: must be >= 1, got {}", eval_every);
+}
+
+void TrainOptions::add_to(nlohmann::json& j) const {
+  j["lr"] = lr;
+  j["weight_decay"] = weight_decay;
+  j["batch_size"] = batch_size;
+  j["epochs"] = epochs;
+  j["patience"] = patience;
+  j["lr_decay"] = lr_decay;
+  j["lr_patience"] = lr_patience;
+  j["max_minutes"] = max_minutes;
+  j["eval_every"] = eval_every;
+}
+
+void TrainOptions::read(const nlohmann::json& j) {
+  lr = j.value("lr", lr);
+  weight_decay = j.value("weight_decay", weight_decay);
+  batch_size = j.value("batch_size", batch_size);
+  epochs = j.value("epochs", epochs);
+  patience = j.value("patience", patience);
+  lr_decay = j.value("lr_decay", lr_decay);
+  lr_patience = j.value("lr_patience", lr_patience);
+  max_minutes = j.value("max_minutes", max_minutes);
+  eval_every = j.value("eval_every", eval_every);
+}
+
+torch::optim::AdamW make_adamw(torch::nn::Module& model, const TrainOptions& o) {
+  return torch::optim::AdamW(model.parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+}
+
+void finish_training_stage(const fs::path& dir, const std::string& stage, const nlohmann::json& config,
+                           const std::string& metric_name, const LoopResult& result) {
+  write_path_atomic(dir / "model.pt", [&](const fs::path& p) { fs::copy_file(dir / "best.pt", p); });
+  Manifest m;
+  m.stage = stage;
+  m.config = config;
+  m.metrics = {{metric_name, result.best},
+               {"best_epoch", result.best_epoch},
+               {"epochs", result.epochs_run},
+               {"curve", result.curve}};
+  m.wall_seconds = result.seconds;
+  m.save(dir);
+}
 
 namespace {
 
@@ -98,7 +154,7 @@ void set_learning_rate(torch::optim::AdamW& opt, double lr) {
 LoopResult run_training_loop(const std::string& name, const fs::path& dir,
                              const std::shared_ptr<torch::nn::Module>& model,
                              torch::optim::AdamW& opt, const nlohmann::json& identity,
-                             const LoopOptions& o, const LoopCallbacks& cb,
+                             const TrainOptions& o, const LoopCallbacks& cb,
                              const TrainControl& control) {
   fs::create_directories(dir);
   LoopResult result;

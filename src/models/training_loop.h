@@ -21,20 +21,34 @@
 
 namespace twistar {
 
-struct LoopOptions {
+/// How a model is trained: AdamW, batches, and the epoch loop's stopping rules. Embedded in each
+/// model's options; its JSON fields sit flat beside the model's own.
+struct TrainOptions {
+  /// AdamW learning rate (the starting one: it decays on plateaus).
+  double lr = 3e-3;
+  /// AdamW weight decay.
+  double weight_decay = 0.0;
+  /// Sequences per training batch.
+  int64_t batch_size = 128;
   /// Maximum epochs.
   int epochs = 200;
   /// Stop after this many evaluations without a better validation metric.
   int patience = 6;
   /// Multiply the learning rate by `lr_decay` after every `lr_patience` evaluations without
   /// improvement (1 = constant learning rate).
-  double lr = 1e-3;
   double lr_decay = 0.5;
   int lr_patience = 2;
   /// Stop once training has used this many minutes (0 = no limit); the best epoch is kept.
   double max_minutes = 0;
   /// Validate every this many epochs (and after the last).
   int eval_every = 1;
+
+  /// Throws InputError naming the bad field.
+  void validate() const;
+  /// Adds the fields to `j` (flat).
+  void add_to(nlohmann::json& j) const;
+  /// Reads the fields present in `j`, keeping the others.
+  void read(const nlohmann::json& j);
 };
 
 struct TrainControl {
@@ -65,14 +79,23 @@ struct LoopCallbacks {
   std::function<double()> validate;
 };
 
-/// Runs the loop in `dir` for `model` and `optimizer` (an AdamW whose learning rate the loop sets).
+/// Runs the loop in `dir` for `model` and `optimizer` (an AdamW whose learning rate the loop sets;
+/// make_adamw builds it from the options).
 /// `identity` (config, seed, data sizes) decides whether a checkpoint in `dir` may be resumed.
 /// `name` prefixes log lines. On return the model holds the best weights.
 LoopResult run_training_loop(const std::string& name, const std::filesystem::path& dir,
                              const std::shared_ptr<torch::nn::Module>& model,
                              torch::optim::AdamW& optimizer, const nlohmann::json& identity,
-                             const LoopOptions& options, const LoopCallbacks& callbacks,
+                             const TrainOptions& options, const LoopCallbacks& callbacks,
                              const TrainControl& control);
+
+torch::optim::AdamW make_adamw(torch::nn::Module& model, const TrainOptions& options);
+
+/// Writes a finished stage: model.pt (a copy of best.pt) and the manifest with `config` and the
+/// loop's metrics (valid metric under `metric_name`, best epoch, epochs, curve) and wall time.
+void finish_training_stage(const std::filesystem::path& dir, const std::string& stage,
+                           const nlohmann::json& config, const std::string& metric_name,
+                           const LoopResult& result);
 
 /// Computes a batch's loss from right-padded inputs and targets [B, T] (see train_next_item_epoch).
 using NextItemLoss = std::function<torch::Tensor(const torch::Tensor& inputs, const torch::Tensor& targets)>;

@@ -63,21 +63,27 @@ TEST(Cli, ConfigFileSetsOptions) {
 TEST(Cli, QuickstartRunsEndToEndAndReusesStages) {
   testing::TempDir tmp;
   std::string args = "--quiet --threads 2 quickstart --run " + (tmp / "run").string() +
-                     " --users 300 --items 120 --sasrec-epochs 3";
+                     " --users 300 --items 120 --sasrec-epochs 3 --codebook-size 8 --rqvae-epochs 30"
+                     " --sidgen-epochs 3";
   auto r = run_cli(tmp, args);
   ASSERT_EQ(r.code, 0) << r.err;
   auto doc = nlohmann::json::parse(read_file(tmp / "run" / "eval" / "results.json"));
-  for (const char* sys : {"mostpop", "swing", "sasrec"}) {
+  for (const char* sys : {"mostpop", "swing", "sasrec", "fast_only"}) {
     ASSERT_TRUE(doc["systems"].contains(sys)) << sys;
     EXPECT_GE(doc["systems"][sys]["ndcg@10"].get<double>(), 0.0);
   }
   EXPECT_TRUE(std::filesystem::exists(tmp / "run" / "eval" / "results.md"));
-  EXPECT_TRUE(std::filesystem::exists(tmp / "run" / "sasrec" / "manifest.json"));
-  // A second run finds the finished sasrec stage and does not retrain it.
-  auto again = run_cli(tmp, "--threads 2 quickstart --run " + (tmp / "run").string() +
-                                " --users 300 --items 120 --sasrec-epochs 3");
+  for (const char* stage : {"sasrec", "sid", "sidgen"})
+    EXPECT_TRUE(std::filesystem::exists(tmp / "run" / stage / "manifest.json")) << stage;
+  // A second run finds the finished stages and does not retrain them.
+  auto again = run_cli(tmp, args.substr(std::string("--quiet ").size()));
   ASSERT_EQ(again.code, 0) << again.err;
-  EXPECT_NE(again.err.find("up to date"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("sasrec: " + (tmp / "run" / "sasrec").string() + " is up to date"),
+            std::string::npos)
+      << again.err;
+  EXPECT_NE(again.err.find("sidgen: " + (tmp / "run" / "sidgen").string() + " is up to date"),
+            std::string::npos)
+      << again.err;
 }
 
 }  // namespace

@@ -123,7 +123,7 @@ TEST(SidStage, HybridUsesTheSasrecTable) {
   const Dataset data = small_synth();
   SasrecOptions sasrec;
   sasrec.dim = 16;
-  sasrec.epochs = 1;
+  sasrec.train.epochs = 1;
   sasrec.max_len = 20;
   run_sasrec_stage(data, sasrec, one_thread(), run.path(), false);
   SidStageOptions o = small_options("rkmeans");

@@ -19,10 +19,10 @@ SasrecOptions small_options() {
   o.dropout = 0.1;
   o.attn_dropout = 0.0;
   o.max_len = 10;
-  o.lr = 5e-3;
-  o.batch_size = 32;
-  o.epochs = 12;
-  o.patience = 50;
+  o.train.lr = 5e-3;
+  o.train.batch_size = 32;
+  o.train.epochs = 12;
+  o.train.patience = 50;
   return o;
 }
 
@@ -54,7 +54,7 @@ TEST(Sasrec, SaveLoadGivesIdenticalScores) {
   testing::TempDir tmp;
   auto data = cycle_dataset(100);
   auto opts = small_options();
-  opts.epochs = 2;
+  opts.train.epochs = 2;
   TrainControl quiet;
   quiet.progress = false;
   auto r = train_sasrec(data, opts, small_context(), tmp.path(), quiet);
@@ -73,7 +73,7 @@ TEST(Sasrec, SaveLoadGivesIdenticalScores) {
 TEST(Sasrec, ResumeEqualsUninterruptedTraining) {
   auto data = cycle_dataset(120);
   auto opts = small_options();
-  opts.epochs = 4;
+  opts.train.epochs = 4;
   TrainControl quiet;
   quiet.progress = false;
   testing::TempDir straight, resumed;
@@ -98,7 +98,7 @@ TEST(Sasrec, RejectsBadOptions) {
   o.heads = 3;  // does not divide 32
   EXPECT_THROW(o.validate(), InputError);
   o = small_options();
-  o.lr = 0;
+  o.train.lr = 0;
   EXPECT_THROW(o.validate(), InputError);
 }
 

@@ -1,0 +1,123 @@
+#include "agent/fast_rec.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+#include "data/split.h"
+#include "models/sid_generator_trainer.h"
+
+namespace twistar {
+namespace fs = std::filesystem;
+
+void FastRecOptions::validate() const {
+  if (beam < 1) throw_input_error("fast_rec beam: must be >= 1, got {}", beam);
+  if (chunk < 1) throw_input_error("fast_rec chunk: must be >= 1, got {}", chunk);
+}
+
+FastRec::FastRec(SidGenerator model, std::shared_ptr<const SidMap> sids, FastRecOptions options)
+    : model_(std::move(model)), sids_(std::move(sids)), options_(options) {
+  options_.validate();
+  const auto& codes = sids_->sids();
+  auto table = model_->sids().cpu();
+  bool same = table.size(0) == codes.rows() && table.size(1) == codes.cols();
+  if (same) {
+    auto t = table.accessor<int64_t, 2>();
+    for (int64_t i = 0; i < codes.rows() && same; ++i)
+      for (int64_t l = 0; l < codes.cols() && same; ++l) same = t[i][l] == codes(i, l);
+  }
+  if (!same)
+    throw_input_error(
+        "fast_rec: the SID generator was trained on other semantic IDs than the SID map given "
+        "(retrain it after rerunning the sid stage)");
+  model_->eval();
+}
+
+std::vector<Ranking> sid_generator_recommend(SidGenerator& model, const PrefixTrie& trie,
+                                             const std::vector<Sequence>& histories,
+                                             const BeamSearchOptions& search, bool exclude_history,
+                                             int64_t chunk) {
+  torch::NoGradGuard no_grad;
+  auto device = model->sids().device();
+  // Shorter histories together: each chunk pads to its own longest history only.
+  std::vector<size_t> order(histories.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return histories[a].size() < histories[b].size(); });
+  std::vector<Ranking> out(histories.size());
+  for (size_t s = 0; s < order.size(); s += static_cast<size_t>(chunk)) {
+    size_t e = std::min(order.size(), s + static_cast<size_t>(chunk));
+    std::vector<Sequence> part, exclude;
+    for (size_t i = s; i < e; ++i) {
+      part.push_back(histories[order[i]]);
+      if (exclude_history) exclude.push_back(histories[order[i]]);
+    }
+    torch::Tensor items, lengths;
+    pack_item_histories(part, model->max_len(), items, lengths);
+    auto h = model->encode_last(items.to(device), lengths.to(device));
+    auto rankings = constrained_beam_search(*model, model->start(h), trie, search, exclude);
+    for (size_t i = s; i < e; ++i) out[order[i]] = std::move(rankings[i - s]);
+  }
+  return out;
+}
+
+std::vector<Observation> FastRec::run(std::vector<RequestState>& requests, const ToolArgs& args) const {
+  if (args.k < 1) throw_input_error("fast_rec: k must be >= 1, got {}", args.k);
+  auto t0 = std::chrono::steady_clock::now();
+  BeamSearchOptions search{std::max<int64_t>(options_.beam, args.k), args.k};
+  // Requests are searched in two groups by their exclusion setting (usually all alike).
+  std::vector<size_t> with, without;
+  for (size_t i = 0; i < requests.size(); ++i)
+    (requests[i].exclude_history ? with : without).push_back(i);
+  std::vector<Observation> out(requests.size());
+  for (bool exclude : {true, false}) {
+    const auto& idx = exclude ? with : without;
+    if (idx.empty()) continue;
+    std::vector<Sequence> hist;
+    for (size_t i : idx) hist.push_back(requests[i].history);
+    auto rankings = sid_generator_recommend(model_, sids_->trie(), hist, search, exclude, options_.chunk);
+    for (size_t j = 0; j < idx.size(); ++j) out[idx[j]].items = std::move(rankings[j]);
+  }
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    out[i].tool = name();
+    out[i].cost_ms = ms / static_cast<double>(requests.size());
+    record(requests[i], out[i]);
+  }
+  return out;
+}
+
+double fast_rec_valid_ndcg10(SidGenerator& model, const PrefixTrie& trie, const Dataset& data,
+                             int64_t users, int64_t beam) {
+  auto examples = make_examples(data, Split::kValid, {static_cast<size_t>(model->max_len())});
+  if (examples.empty()) return 0.0;
+  std::vector<Example> picked;
+  if (users > 0 && static_cast<size_t>(users) < examples.size()) {
+    double stride = static_cast<double>(examples.size()) / static_cast<double>(users);
+    for (int64_t i = 0; i < users; ++i) picked.push_back(examples[static_cast<size_t>(i * stride)]);
+  } else {
+    picked = std::move(examples);
+  }
+  std::vector<Sequence> histories;
+  for (const auto& e : picked) histories.push_back(e.history);
+  auto rankings = sid_generator_recommend(model, trie, histories, {std::max<int64_t>(beam, 10), 10},
+                                          true, 256);
+  double sum = 0;
+  for (size_t i = 0; i < picked.size(); ++i)
+    for (size_t r = 0; r < rankings[i].size(); ++r)
+      if (rankings[i][r].item == picked[i].target) sum += 1.0 / std::log2(r + 2.0);
+  return sum / static_cast<double>(picked.size());
+}
+
+std::shared_ptr<FastRec> load_fast_rec(const fs::path& run_dir, const Context& ctx, FastRecOptions options) {
+  fs::path map_path = run_dir / "sid" / "sid_map.json";
+  if (!fs::exists(map_path))
+    throw_input_error("{}: missing; run `twistar sid --run {}` first", map_path.string(), run_dir.string());
+  auto sids = std::make_shared<const SidMap>(SidMap::load(map_path));
+  auto model = load_sid_generator(run_dir / "sidgen", sids->sids(), sids->level_sizes(), ctx);
+  return std::make_shared<FastRec>(model, sids, options);
+}
+
+}  // namespace twistar

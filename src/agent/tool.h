@@ -1,0 +1,78 @@
+// The tools the planner calls (ARCHITECTURE.md: fast_rec, rank_candidates, think_and_rec). A tool
+// reads a request's state, returns an observation (items, scores, and the cost it spent) and
+// records what it found in the state, so the next tool can build on it (rank_candidates re-scores
+// fast_rec's candidates). Tools run on batches of requests; a single request is a batch of one.
+//
+// Any tool is also a Recommender (ToolRecommender), so `twistar eval` can evaluate it on its own.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/recommender.h"
+
+namespace twistar {
+
+struct RequestState {
+  /// The user's full history, oldest first (models read its last max_len items; exclusion uses all).
+  Sequence history;
+  /// Drop history items from the results (the protocol's default).
+  bool exclude_history = true;
+  /// The latest retrieval's candidates, best first.
+  Ranking candidates;
+  /// Wall time spent on this request so far, in milliseconds.
+  double cost_ms = 0.0;
+  /// Tools called so far, in order.
+  std::vector<std::string> calls;
+};
+
+/// The arguments of a tool call: fast_rec(k), rank_candidates(m, k), think_and_rec(k).
+struct ToolArgs {
+  /// Items to return.
+  int k = 10;
+  /// Candidates to read (rank_candidates' m); 0 = the tool's default.
+  int m = 0;
+};
+
+struct Observation {
+  std::string tool;
+  /// Best first, with the tool's scores.
+  Ranking items;
+  /// Wall time this call spent on the request (a batched call's time split evenly), milliseconds.
+  double cost_ms = 0.0;
+};
+
+class Tool {
+ public:
+  virtual ~Tool() = default;
+  virtual std::string name() const = 0;
+  /// Runs on every request of the batch, updating each state (candidates, cost, calls); returns one
+  /// observation per request. Must be safe to call concurrently on different batches.
+  virtual std::vector<Observation> run(std::vector<RequestState>& requests,
+                                       const ToolArgs& args) const = 0;
+  /// How many requests one call should carry for throughput.
+  virtual size_t preferred_batch_size() const { return 64; }
+  /// One request.
+  Observation run_one(RequestState& request, const ToolArgs& args) const;
+};
+
+/// Records an observation in its request's state: candidates, cost and the call.
+void record(RequestState& request, const Observation& observation);
+
+/// A tool with fixed arguments (k comes from each recommend call) as a Recommender.
+class ToolRecommender : public Recommender {
+ public:
+  ToolRecommender(std::shared_ptr<const Tool> tool, std::string name, ToolArgs args = {});
+  std::string name() const override { return name_; }
+  std::vector<Ranking> recommend(const std::vector<Sequence>& histories,
+                                 const RecommendOptions& options) const override;
+  size_t preferred_batch_size() const override { return tool_->preferred_batch_size(); }
+
+ private:
+  std::shared_ptr<const Tool> tool_;
+  std::string name_;
+  ToolArgs args_;
+};
+
+}  // namespace twistar
