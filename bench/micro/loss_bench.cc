@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include "core/context.h"
 #include "nn/loss.h"
 
 namespace {
@@ -15,13 +16,13 @@ struct Batch {
 };
 
 void BM_LossFused(benchmark::State& state) {
-  torch::set_num_threads(static_cast<int>(state.range(0)));
+  twistar::set_compute_threads(static_cast<int>(state.range(0)));
   Batch b;
   for (auto _ : state) twistar::full_softmax_cross_entropy(b.hidden, b.weight, b.targets).backward();
 }
 
 void BM_LossPlain(benchmark::State& state) {
-  torch::set_num_threads(static_cast<int>(state.range(0)));
+  twistar::set_compute_threads(static_cast<int>(state.range(0)));
   Batch b;
   for (auto _ : state)
     torch::nn::functional::cross_entropy(b.hidden.mm(b.weight.t()), b.targets).backward();

@@ -77,8 +77,10 @@ void add_sidgen_options(CLI::App* sub, SidGeneratorOptions& o) {
   sub->add_option("--sidgen-history-tokens", o.history_tokens,
                   "History tokens: item (one per item, sum of its code embeddings) | code (one per code)")
       ->check(CLI::IsMember({"item", "code"}));
-  sub->add_flag("--sidgen-item-id-input", o.item_id_input,
-                "Add a learned per-item embedding to each history token");
+  sub->add_flag("!--sidgen-no-item-id-input", o.item_id_input,
+                "History tokens from the SID codes only (no learned per-item embedding)");
+  sub->add_flag("!--sidgen-full-softmax", o.constrained_softmax,
+                "Normalise each level over the whole codebook (TIGER) instead of the trie's codes");
   add_train_options(sub, o.train, "sidgen", "SID generator");
   sub->add_option("--sidgen-valid-users", o.valid_users,
                   "Validation users for early stopping (evenly spaced, 0 = all)");
@@ -144,6 +146,10 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
                 "Keep history items among the candidates (excluded by default)");
   sub->add_option("--latency-requests", e.eval.latency_requests,
                   "Requests timed one by one on one thread (0 = skip)");
+  sub->add_option("--throughput-batch", e.eval.throughput_batch,
+                  "Requests per call when measuring throughput (0 = skip)");
+  sub->add_option("--throughput-threads", e.eval.throughput_threads,
+                  "Request threads when measuring throughput");
   sub->add_option("--experiment", e.experiment, "Experiment name recorded in results.json");
   sub->add_option("--swing-alpha", e.swing.alpha, "Swing smoothing alpha");
   sub->add_option("--swing-top-k", e.swing.top_k, "Swing neighbours kept per item");

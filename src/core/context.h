@@ -22,4 +22,7 @@ struct Context {
   void apply() const;
 };
 
+/// Sets the intra-op threads of libtorch and of its BLAS (OpenBLAS runs its own pool) together.
+void set_compute_threads(int n);
+
 }  // namespace twistar

@@ -1,6 +1,7 @@
 #include "eval/evaluator.h"
 
 #include <chrono>
+#include <thread>
 
 #include "core/error.h"
 #include "core/progress.h"
@@ -10,6 +11,8 @@ namespace twistar {
 
 void EvalOptions::validate() const {
   if (list_length < 10) throw_input_error("eval.list_length: must be >= 10, got {}", list_length);
+  if (throughput_batch > 0 && throughput_threads == 0)
+    throw_input_error("eval.throughput_threads: must be >= 1 when throughput is measured");
 }
 
 nlohmann::json EvalResult::to_json() const {
@@ -17,6 +20,7 @@ nlohmann::json EvalResult::to_json() const {
   for (const auto& [k, v] : metrics) j[k] = v;
   j["users"] = ranks.size();
   j["latency_ms"] = latency.to_json();
+  if (throughput > 0) j["throughput_users_per_s"] = throughput;
   j["eval_seconds"] = eval_seconds;
   return j;
 }
@@ -62,6 +66,30 @@ LatencyStats time_requests(const Recommender& rec, const std::vector<Example>& e
   return summarize_latency(std::move(samples));
 }
 
+/// Users per second over `requests` evenly spaced examples in batches of `batch`, the batches dealt
+/// round-robin to `threads` request threads, each with one intra-op thread (the serving layout).
+double measure_throughput(const Recommender& rec, const std::vector<Example>& examples,
+                          const RecommendOptions& ropts, size_t requests, size_t batch,
+                          size_t threads) {
+  if (requests == 0 || batch == 0 || examples.empty()) return 0.0;
+  requests = std::min(requests, examples.size());
+  std::vector<std::vector<Sequence>> batches;
+  for (size_t r = 0; r < requests; ++r) {
+    if (r % batch == 0) batches.emplace_back();
+    batches.back().push_back(examples[r * examples.size() / requests].history);
+  }
+  SingleThreadGuard one_thread;
+  rec.recommend(batches.front(), ropts);  // warm-up
+  auto t0 = Clock::now();
+  std::vector<std::thread> workers;
+  for (size_t w = 0; w < threads; ++w)
+    workers.emplace_back([&, w] {
+      for (size_t b = w; b < batches.size(); b += threads) rec.recommend(batches[b], ropts);
+    });
+  for (auto& t : workers) t.join();
+  return static_cast<double>(requests) / std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
 }  // namespace
 
 EvalResult evaluate(const Recommender& recommender, const std::vector<Example>& examples,
@@ -79,6 +107,8 @@ EvalResult evaluate(const Recommender& recommender, const std::vector<Example>& 
   for (int r : result.ranks) acc.add_rank(r);
   result.metrics = acc.summary();
   result.latency = time_requests(recommender, examples, ropts, options.latency_requests);
+  result.throughput = measure_throughput(recommender, examples, ropts, options.latency_requests,
+                                         options.throughput_batch, options.throughput_threads);
   return result;
 }
 

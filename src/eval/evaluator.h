@@ -21,6 +21,10 @@ struct EvalOptions {
   bool exclude_history = true;
   /// Requests timed one at a time on one thread (evenly spaced over the split); 0 skips timing.
   size_t latency_requests = 1000;
+  /// Serving throughput: the same requests in batches of this size, spread over `throughput_threads`
+  /// request threads (one intra-op thread each); 0 skips it.
+  size_t throughput_batch = 64;
+  size_t throughput_threads = 2;
   /// Show a progress bar.
   bool progress = true;
 
@@ -31,6 +35,8 @@ struct EvalResult {
   std::string system;
   std::map<std::string, double> metrics;
   LatencyStats latency;
+  /// Users per second in batches of EvalOptions::throughput_batch (0 when not measured).
+  double throughput = 0.0;
   /// 1-based rank of each example's target in the returned list (0 = not in the list), in the order of
   /// the examples: the input of oracle routers and significance tests.
   std::vector<int> ranks;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/context.h"
+
 namespace twistar {
 
 nlohmann::json LatencyStats::to_json() const {
@@ -34,7 +36,7 @@ LatencyStats summarize_latency(std::vector<double> samples) {
   return s;
 }
 
-SingleThreadGuard::SingleThreadGuard() : previous_(at::get_num_threads()) { at::set_num_threads(1); }
-SingleThreadGuard::~SingleThreadGuard() { at::set_num_threads(previous_); }
+SingleThreadGuard::SingleThreadGuard() : previous_(at::get_num_threads()) { set_compute_threads(1); }
+SingleThreadGuard::~SingleThreadGuard() { set_compute_threads(previous_); }
 
 }  // namespace twistar

@@ -47,15 +47,15 @@ std::string markdown_table(const nlohmann::json& results) {
                                 results.value("dataset", ""), results.value("split", ""));
   out +=
       "| system | Recall@5 | Recall@10 | NDCG@5 | NDCG@10 | HR@1 | mean ms | p50 ms | p99 ms | "
-      "train s |\n|---|---|---|---|---|---|---|---|---|---|\n";
+      "users/s | train s |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& [name, sys] : results.at("systems").items()) {
     nlohmann::json lat = sys.value("latency_ms", nlohmann::json::object());
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", name,
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", name,
                        cell(sys, "recall@5", "{:.4f}"), cell(sys, "recall@10", "{:.4f}"),
                        cell(sys, "ndcg@5", "{:.4f}"), cell(sys, "ndcg@10", "{:.4f}"),
                        cell(sys, "recall@1", "{:.4f}"), cell(lat, "mean", "{:.3f}"),
                        cell(lat, "p50", "{:.3f}"), cell(lat, "p99", "{:.3f}"),
-                       cell(sys, "train_seconds", "{:.0f}"));
+                       cell(sys, "throughput_users_per_s", "{:.0f}"), cell(sys, "train_seconds", "{:.0f}"));
   }
   return out;
 }

@@ -50,7 +50,7 @@ struct SidGeneratorOptions {
   std::string history_tokens = "item";
   /// Add a learned per-item embedding to each history item's token (memorises item identity
   /// beyond its codes; costs num_items x dim parameters).
-  bool item_id_input = false;
+  bool item_id_input = true;
   /// Normalise each level's softmax over the codes that continue a real SID (the prefix trie's
   /// children) in training and search, so P(SID) is a distribution over items only; off = over the
   /// whole codebook, as TIGER does.

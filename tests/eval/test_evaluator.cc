@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "data/split.h"
 #include "eval/baselines.h"
 #include "eval/evaluator.h"
@@ -48,6 +50,39 @@ TEST(Evaluator, RanksFollowProtocolAndExclusion) {
   o.exclude_history = false;
   auto keep = evaluate(IndexOrder(), ex, o);
   EXPECT_EQ(keep.ranks, (std::vector<int>{3, 3, 0}));
+}
+
+// Counts the histories it is asked about, from any thread.
+class Counting : public IndexOrder {
+ public:
+  std::vector<Ranking> recommend(const std::vector<Sequence>& histories,
+                                 const RecommendOptions& o) const override {
+    seen += histories.size();
+    max_batch = std::max(max_batch.load(), histories.size());
+    return IndexOrder::recommend(histories, o);
+  }
+  mutable std::atomic<size_t> seen{0}, max_batch{0};
+};
+
+TEST(Evaluator, ThroughputServesEveryTimedRequestInBatches) {
+  std::vector<Example> ex(10);
+  for (size_t i = 0; i < ex.size(); ++i) ex[i].target = static_cast<ItemIndex>(i);
+  EvalOptions o;
+  o.latency_requests = 10;
+  o.throughput_batch = 4;
+  o.throughput_threads = 2;
+  o.progress = false;
+  Counting rec;
+  auto r = evaluate(rec, ex, o);
+  EXPECT_GT(r.throughput, 0.0);
+  EXPECT_TRUE(r.to_json().contains("throughput_users_per_s"));
+  // ranking (10, batches of 2) + latency (1 warm-up + 10) + throughput (4 warm-up + 10)
+  EXPECT_EQ(rec.seen.load(), 35u);
+  EXPECT_EQ(rec.max_batch.load(), 4u);
+  o.throughput_batch = 0;
+  auto none = evaluate(IndexOrder(), ex, o);
+  EXPECT_EQ(none.throughput, 0.0);
+  EXPECT_FALSE(none.to_json().contains("throughput_users_per_s"));
 }
 
 TEST(Baselines, MostPopSkipsHistoryAndSwingUsesLinks) {
