@@ -266,6 +266,13 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto sid = std::make_shared<SidStageOptions>();
   sid->embedding = "hybrid";  // the quickstart trains SASRec first, so it can use the best SIDs
   auto sidgen = std::make_shared<SidGeneratorOptions>();
+  // The quickstart must finish in minutes on a 2-core machine: each training gets a budget and a
+  // shorter patience (the synthetic curves flatten after a few minutes); the flags raise them.
+  for (TrainOptions* t : {&sasrec->train, &sidgen->train}) {
+    t->max_minutes = 3;
+    t->patience = 3;
+    t->lr_patience = 1;
+  }
   auto run = std::make_shared<std::string>("runs/quickstart");
   auto* sub = app.add_subcommand(
       "quickstart", "The main job on the embedded default: synthesize data, train, evaluate, report");
