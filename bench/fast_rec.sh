@@ -44,7 +44,7 @@ for ds in "${datasets[@]}"; do
   "$BIN" --threads "$THREADS" eval --data "$DATA/$ds" --run "$run" --experiment "fast_rec50_$ds" \
     --systems fast_only --list-length 50 --fast-beam 50 --split test
   out=bench/results/fast_rec_$ds.json
-  jq -s '.[0] | .systems["fast_only@50"] = .[1].systems.fast_only' \
+  jq -s '.[0].systems["fast_only@50"] = .[1].systems.fast_only | .[0]' \
     "$run/eval/results-k20.json" "$run/eval/results.json" > "$out"
   md=$(mktemp)
   {
