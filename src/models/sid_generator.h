@@ -32,8 +32,8 @@
 namespace twistar {
 
 struct SidGeneratorOptions {
-  /// Model width.
-  int64_t dim = 64;
+  /// Model width (128 beat 64 on Beauty validation: 0.0543 against 0.0493 NDCG@10).
+  int64_t dim = 128;
   /// History-encoder blocks.
   int64_t layers = 2;
   /// Attention heads (encoder and decoder).
