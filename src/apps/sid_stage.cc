@@ -36,22 +36,20 @@ bool uses_sasrec(const SidStageOptions& o) {
   return o.embedding == "collaborative" || o.embedding == "hybrid";
 }
 
-// The tokenizer options the stage actually runs: L, K and the seed come from the stage.
-RqvaeOptions effective_rqvae(const SidStageOptions& o, const Context& ctx) {
-  RqvaeOptions r = o.rqvae;
+// The tokenizer options the stage actually runs: L, K, the seed and the threads come from the stage.
+template <typename TokenizerOptions>
+TokenizerOptions effective(TokenizerOptions r, const SidStageOptions& o, const Context& ctx) {
   r.levels = o.levels;
   r.codebook_size = o.codebook_size;
   r.seed = ctx.seed;
   r.threads = ctx.resolved_threads();
   return r;
 }
+RqvaeOptions effective_rqvae(const SidStageOptions& o, const Context& ctx) {
+  return effective(o.rqvae, o, ctx);
+}
 ResidualKMeansOptions effective_rkmeans(const SidStageOptions& o, const Context& ctx) {
-  ResidualKMeansOptions r = o.rkmeans;
-  r.levels = o.levels;
-  r.codebook_size = o.codebook_size;
-  r.seed = ctx.seed;
-  r.threads = ctx.resolved_threads();
-  return r;
+  return effective(o.rkmeans, o, ctx);
 }
 ContentEmbeddingOptions effective_content(const SidStageOptions& o, const Context& ctx) {
   ContentEmbeddingOptions c = o.content;
