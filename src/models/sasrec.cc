@@ -68,20 +68,7 @@ torch::Tensor SasrecImpl::score_last(const torch::Tensor& tokens, const torch::T
 
 void pack_histories(const std::vector<Sequence>& histories, int64_t max_len, torch::Tensor& tokens,
                     torch::Tensor& lengths) {
-  const int64_t B = static_cast<int64_t>(histories.size());
-  int64_t L = 1;
-  for (const auto& h : histories) L = std::max<int64_t>(L, std::min<int64_t>(max_len, h.size()));
-  tokens = torch::zeros({B, L}, torch::kLong);
-  lengths = torch::ones({B}, torch::kLong);
-  auto t = tokens.accessor<int64_t, 2>();
-  auto len = lengths.accessor<int64_t, 1>();
-  for (int64_t b = 0; b < B; ++b) {
-    const auto& h = histories[b];
-    int64_t n = std::min<int64_t>(max_len, h.size());
-    size_t start = h.size() - n;
-    for (int64_t i = 0; i < n; ++i) t[b][i] = h[start + i] + 1;
-    len[b] = std::max<int64_t>(1, n);
-  }
+  pack_last_items(histories, max_len, 1, 0, tokens, lengths);
 }
 
 SasrecRecommender::SasrecRecommender(Sasrec model) : model_(std::move(model)) { model_->eval(); }

@@ -207,20 +207,7 @@ torch::Tensor SidGeneratorImpl::step(int64_t level, const torch::Tensor& previou
 
 void pack_item_histories(const std::vector<Sequence>& histories, int64_t max_len,
                          torch::Tensor& items, torch::Tensor& lengths) {
-  const int64_t B = static_cast<int64_t>(histories.size());
-  int64_t T = 1;
-  for (const auto& h : histories) T = std::max<int64_t>(T, std::min<int64_t>(max_len, h.size()));
-  items = torch::full({B, T}, -1, torch::kLong);
-  lengths = torch::ones({B}, torch::kLong);
-  auto it = items.accessor<int64_t, 2>();
-  auto len = lengths.accessor<int64_t, 1>();
-  for (int64_t b = 0; b < B; ++b) {
-    const auto& h = histories[b];
-    int64_t n = std::min<int64_t>(max_len, h.size());
-    size_t first = h.size() - n;
-    for (int64_t i = 0; i < n; ++i) it[b][i] = h[first + i];
-    len[b] = std::max<int64_t>(1, n);
-  }
+  pack_last_items(histories, max_len, 0, -1, items, lengths);
 }
 
 }  // namespace twistar

@@ -215,6 +215,24 @@ LoopResult run_training_loop(const std::string& name, const fs::path& dir,
   return result;
 }
 
+void pack_last_items(const std::vector<Sequence>& histories, int64_t max_len, int64_t offset,
+                     int64_t pad, torch::Tensor& items, torch::Tensor& lengths) {
+  const int64_t B = static_cast<int64_t>(histories.size());
+  int64_t T = 1;
+  for (const auto& h : histories) T = std::max<int64_t>(T, std::min<int64_t>(max_len, h.size()));
+  items = torch::full({B, T}, pad, torch::kLong);
+  lengths = torch::ones({B}, torch::kLong);
+  auto it = items.accessor<int64_t, 2>();
+  auto len = lengths.accessor<int64_t, 1>();
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& h = histories[b];
+    int64_t n = std::min<int64_t>(max_len, h.size());
+    size_t first = h.size() - n;
+    for (int64_t i = 0; i < n; ++i) it[b][i] = h[first + i] + offset;
+    len[b] = std::max<int64_t>(1, n);
+  }
+}
+
 double train_next_item_epoch(const std::string& name, torch::nn::Module& model,
                              torch::optim::Optimizer& opt, const std::vector<NextItemSequence>& seqs,
                              int64_t batch_size, int64_t offset, int64_t pad, const Context& ctx,

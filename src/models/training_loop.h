@@ -97,6 +97,11 @@ void finish_training_stage(const std::filesystem::path& dir, const std::string& 
                            const nlohmann::json& config, const std::string& metric_name,
                            const LoopResult& result);
 
+/// Right-padded [B, T] tensor of each history's last `max_len` items (item + `offset`, `pad` after a
+/// history ends) and the lengths [B] (an empty history gets length 1 and one padding token).
+void pack_last_items(const std::vector<Sequence>& histories, int64_t max_len, int64_t offset,
+                     int64_t pad, torch::Tensor& items, torch::Tensor& lengths);
+
 /// Computes a batch's loss from right-padded inputs and targets [B, T] (see train_next_item_epoch).
 using NextItemLoss = std::function<torch::Tensor(const torch::Tensor& inputs, const torch::Tensor& targets)>;
 
