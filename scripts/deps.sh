@@ -6,6 +6,7 @@ packages=(
   libtorch-dev libopenblas-dev          # without OpenBLAS libtorch falls back to reference BLAS (~12x slower)
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libtomlplusplus-dev libcpp-httplib-dev zlib1g-dev libeigen3-dev
+  libxgboost-dev                        # the gradient-boosted ranker (LambdaMART)
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot wrk
 )

@@ -89,6 +89,8 @@ std::vector<Observation> FastRec::run(std::vector<RequestState>& requests, const
   return out;
 }
 
+std::string FastRec::fingerprint() const { return module_fingerprint(*model_); }
+
 double fast_rec_valid_ndcg10(SidGenerator& model, const PrefixTrie& trie, const Dataset& data,
                              int64_t users, int64_t beam) {
   auto examples = make_examples(data, Split::kValid, {static_cast<size_t>(model->max_len())});

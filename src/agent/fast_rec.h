@@ -34,6 +34,8 @@ class FastRec : public Tool {
                                const ToolArgs& args) const override;
   size_t preferred_batch_size() const override { return 256; }
   const FastRecOptions& options() const { return options_; }
+  /// A content hash of the model's weights.
+  std::string fingerprint() const;
 
  private:
   // Inference does not change the module; libtorch just has no const forward.

@@ -1,5 +1,9 @@
 #include "agent/tool.h"
 
+#include <algorithm>
+
+#include "core/error.h"
+
 namespace twistar {
 
 Observation Tool::run_one(RequestState& request, const ToolArgs& args) const {
@@ -10,13 +14,26 @@ Observation Tool::run_one(RequestState& request, const ToolArgs& args) const {
 }
 
 void record(RequestState& request, const Observation& observation) {
-  request.candidates = observation.items;
+  if (observation.error.empty()) request.candidates = observation.items;
   request.cost_ms += observation.cost_ms;
   request.calls.push_back(observation.tool);
 }
 
 ToolRecommender::ToolRecommender(std::shared_ptr<const Tool> tool, std::string name, ToolArgs args)
-    : tool_(std::move(tool)), name_(std::move(name)), args_(args) {}
+    : ToolRecommender(std::vector<PlanStep>{{std::move(tool), args}}, std::move(name)) {}
+
+ToolRecommender::ToolRecommender(std::vector<PlanStep> plan, std::string name)
+    : plan_(std::move(plan)), name_(std::move(name)) {
+  if (plan_.empty()) throw Error(fmt::format("{}: a plan needs at least one tool call", name_));
+  for (const auto& step : plan_)
+    if (!step.tool) throw Error(fmt::format("{}: a plan step has no tool", name_));
+}
+
+size_t ToolRecommender::preferred_batch_size() const {
+  size_t best = plan_.front().tool->preferred_batch_size();
+  for (const auto& step : plan_) best = std::min(best, step.tool->preferred_batch_size());
+  return best;
+}
 
 std::vector<Ranking> ToolRecommender::recommend(const std::vector<Sequence>& histories,
                                                 const RecommendOptions& options) const {
@@ -25,9 +42,16 @@ std::vector<Ranking> ToolRecommender::recommend(const std::vector<Sequence>& his
     requests[i].history = histories[i];
     requests[i].exclude_history = options.exclude_history;
   }
-  ToolArgs args = args_;
-  args.k = options.k;
-  auto observations = tool_->run(requests, args);
+  std::vector<Observation> observations;
+  for (size_t s = 0; s < plan_.size(); ++s) {
+    ToolArgs args = plan_[s].args;
+    if (s + 1 == plan_.size()) args.k = options.k;
+    observations = plan_[s].tool->run(requests, args);
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (!observations[i].error.empty())
+        throw Error(fmt::format("{}: {}", name_, observations[i].error));
+    }
+  }
   std::vector<Ranking> out;
   out.reserve(observations.size());
   for (auto& o : observations) out.push_back(std::move(o.items));

@@ -37,6 +37,9 @@ struct ToolArgs {
 
 struct Observation {
   std::string tool;
+  /// Why the call was invalid (e.g. rank_candidates before any fast_rec); empty when it ran. An
+  /// invalid call returns no items and leaves the request's candidates alone.
+  std::string error;
   /// Best first, with the tool's scores.
   Ranking items;
   /// Wall time this call spent on the request (a batched call's time split evenly), milliseconds.
@@ -60,19 +63,27 @@ class Tool {
 /// Records an observation in its request's state: candidates, cost and the call.
 void record(RequestState& request, const Observation& observation);
 
-/// A tool with fixed arguments (k comes from each recommend call) as a Recommender.
+/// One call of a fixed plan.
+struct PlanStep {
+  std::shared_ptr<const Tool> tool;
+  ToolArgs args;
+};
+
+/// A fixed plan of tool calls as a Recommender: the steps run in order on the same requests and the
+/// last step's k is each recommend call's k (fast_only = [fast_rec]; fast_rank = [fast_rec(50),
+/// rank_candidates(50, k)]). An invalid call in a fixed plan is a programming error and throws.
 class ToolRecommender : public Recommender {
  public:
   ToolRecommender(std::shared_ptr<const Tool> tool, std::string name, ToolArgs args = {});
+  ToolRecommender(std::vector<PlanStep> plan, std::string name);
   std::string name() const override { return name_; }
   std::vector<Ranking> recommend(const std::vector<Sequence>& histories,
                                  const RecommendOptions& options) const override;
-  size_t preferred_batch_size() const override { return tool_->preferred_batch_size(); }
+  size_t preferred_batch_size() const override;
 
  private:
-  std::shared_ptr<const Tool> tool_;
+  std::vector<PlanStep> plan_;
   std::string name_;
-  ToolArgs args_;
 };
 
 }  // namespace twistar

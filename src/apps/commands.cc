@@ -135,7 +135,7 @@ void add_synth_options(CLI::App* sub, SynthOptions& s) {
 }
 
 void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
-  sub->add_option("--systems", e.systems, "Systems to evaluate (mostpop, swing, sasrec, fast_only)")
+  sub->add_option("--systems", e.systems, "Systems to evaluate (mostpop, swing, sasrec, fast_only, fast_rank)")
       ->delimiter(',');
   sub->add_option("--list-length", e.eval.list_length,
                   "Items each request returns (covers the metric cut-offs; fast_only: its k)");
@@ -167,6 +167,25 @@ void setup(const GlobalOptions& g) {
   g.ctx.apply();
 }
 
+void add_ranker_options(CLI::App* sub, RankerOptions& o) {
+  sub->add_option("--ranker-kind", o.kind, "Ranker: din (target attention + side features) or gbdt (XGBoost LambdaMART)")
+      ->check(CLI::IsMember({"din", "gbdt"}));
+  sub->add_option("--ranker-candidates", o.candidates, "fast_rec candidates per list (rank_candidates' default m)");
+  sub->add_option("--ranker-lists-per-user", o.lists_per_user, "Training lists per user (its last training prefixes)");
+  sub->add_flag("!--ranker-no-sasrec", o.use_sasrec, "Do not read SASRec's logits as features");
+  sub->add_flag("--ranker-add-missed-positive", o.add_missed_positive,
+                "Put a training target the beam missed into its list (default: drop the list)");
+  sub->add_option("--ranker-dim", o.dim, "DIN item embedding width");
+  sub->add_option("--ranker-history", o.history, "History items each candidate attends over");
+  sub->add_option("--ranker-hidden", o.hidden, "DIN scoring MLP width");
+  sub->add_option("--ranker-attention-hidden", o.attention_hidden, "DIN attention MLP width");
+  sub->add_option("--ranker-dropout", o.dropout, "DIN dropout");
+  sub->add_option("--ranker-gbdt-rounds", o.gbdt_rounds, "gbdt: maximum boosting rounds");
+  sub->add_option("--ranker-gbdt-depth", o.gbdt_depth, "gbdt: tree depth");
+  sub->add_option("--ranker-gbdt-eta", o.gbdt_eta, "gbdt: learning rate");
+  add_train_options(sub, o.train, "ranker", "ranker");
+}
+
 void register_synth(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto synth = std::make_shared<SynthOptions>();
   auto out = std::make_shared<std::string>();
@@ -196,24 +215,30 @@ void register_train(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto data = std::make_shared<DataOptions>();
   auto sasrec = std::make_shared<SasrecOptions>();
   auto sidgen = std::make_shared<SidGeneratorOptions>();
+  auto ranker = std::make_shared<RankerOptions>();
   auto model = std::make_shared<std::string>("sasrec");
   auto run = std::make_shared<std::string>("runs/default");
   auto force = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("train", "Train a model into the run directory (resumes if interrupted)");
-  sub->add_option("model", *model, "Model to train: sasrec | sidgen (the SID generator; needs run/sid)")
-      ->check(CLI::IsMember({"sasrec", "sidgen"}));
+  sub->add_option("model", *model,
+                  "Model to train: sasrec | sidgen (the SID generator; needs run/sid) | ranker "
+                  "(rank_candidates; needs run/sidgen)")
+      ->check(CLI::IsMember({"sasrec", "sidgen", "ranker"}));
   sub->add_option("--run", *run, "Run directory");
   sub->add_flag("--force", *force, "Retrain even if the run directory has an up-to-date model");
   add_data_options(sub, *data, true);
   add_sasrec_options(sub, *sasrec);
   add_sidgen_options(sub, *sidgen);
-  sub->callback([g, data, sasrec, sidgen, model, run, force] {
+  add_ranker_options(sub, *ranker);
+  sub->callback([g, data, sasrec, sidgen, ranker, model, run, force] {
     setup(*g);
     if (*model == "sasrec") sasrec->validate();
     if (*model == "sidgen") sidgen->validate();
+    if (*model == "ranker") ranker->validate();
     Dataset d = load_or_fail(*data);
-    auto r = *model == "sasrec" ? run_sasrec_stage(d, *sasrec, g->ctx, *run, !g->quiet, *force)
-                                : run_sidgen_stage(d, *sidgen, g->ctx, *run, !g->quiet, *force);
+    auto r = *model == "sasrec"   ? run_sasrec_stage(d, *sasrec, g->ctx, *run, !g->quiet, *force)
+             : *model == "sidgen" ? run_sidgen_stage(d, *sidgen, g->ctx, *run, !g->quiet, *force)
+                                  : run_ranker_stage(d, *ranker, g->ctx, *run, !g->quiet, *force);
     std::cout << fmt::format("{}: best valid NDCG@10 {:.4f} at epoch {} ({:.0f} s){}\n", *model,
                              r.best_valid_ndcg10, r.best_epoch, r.train_seconds,
                              r.skipped ? " [reused]" : "");
@@ -266,9 +291,10 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto sid = std::make_shared<SidStageOptions>();
   sid->embedding = "hybrid";  // the quickstart trains SASRec first, so it can use the best SIDs
   auto sidgen = std::make_shared<SidGeneratorOptions>();
+  auto ranker = std::make_shared<RankerOptions>();
   // The quickstart must finish in minutes on a 2-core machine: each training gets a budget and a
   // shorter patience (the synthetic curves flatten after a few minutes); the flags raise them.
-  for (TrainOptions* t : {&sasrec->train, &sidgen->train}) {
+  for (TrainOptions* t : {&sasrec->train, &sidgen->train, &ranker->train}) {
     t->max_minutes = 3;
     t->patience = 3;
     t->lr_patience = 1;
@@ -281,12 +307,14 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   add_sasrec_options(sub, *sasrec);
   add_sid_options(sub, *sid);
   add_sidgen_options(sub, *sidgen);
-  sub->callback([g, synth, sasrec, sid, sidgen, run] {
+  add_ranker_options(sub, *ranker);
+  sub->callback([g, synth, sasrec, sid, sidgen, ranker, run] {
     setup(*g);
     synth->validate();
     sasrec->validate();
     sid->validate();
     sidgen->validate();
+    ranker->validate();
     fs::path data_dir = fs::path(*run) / "data";
     Dataset d = generate_synthetic(*synth);
     write_sequences_dir(d, data_dir.string());
@@ -295,8 +323,9 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
     run_sasrec_stage(d, *sasrec, g->ctx, *run, !g->quiet);
     run_sid_stage(d, *sid, g->ctx, *run);
     run_sidgen_stage(d, *sidgen, g->ctx, *run, !g->quiet);
+    run_ranker_stage(d, *ranker, g->ctx, *run, !g->quiet);
     EvalStageOptions eval;
-    eval.systems = {"mostpop", "swing", "sasrec", "fast_only"};
+    eval.systems = {"mostpop", "swing", "sasrec", "fast_only", "fast_rank"};
     eval.experiment = "quickstart";
     eval.command = g->command_line;
     eval.eval.progress = !g->quiet;

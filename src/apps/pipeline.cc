@@ -3,6 +3,7 @@
 #include <chrono>
 #include <optional>
 
+#include "agent/rank_candidates.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -100,6 +101,47 @@ TrainStageOutcome run_sidgen_stage(const Dataset& data, const SidGeneratorOption
   return out;
 }
 
+TrainStageOutcome run_ranker_stage(const Dataset& data, const RankerOptions& options, const Context& ctx,
+                                   const fs::path& run_dir, bool progress, bool force) {
+  options.validate();
+  const fs::path dir = run_dir / "ranker";
+  const fs::path sidgen_model = run_dir / "sidgen" / "model.pt", sasrec_model = run_dir / "sasrec" / "model.pt";
+  auto fast = load_fast_rec(run_dir, ctx);
+  const bool has_sasrec = fs::exists(sasrec_model);
+  if (options.use_sasrec && !has_sasrec)
+    spdlog::warn("ranker: {} is missing; training without the SASRec features", sasrec_model.string());
+  nlohmann::json config = options.to_json();
+  config["seed"] = ctx.seed;
+  std::map<std::string, std::string> inputs = {{"data", data.fingerprint()},
+                                               {"sidgen", hash_file(sidgen_model)}};
+  if (has_sasrec) inputs["sasrec"] = hash_file(sasrec_model);
+  if (!force)
+    if (auto done = reusable_stage(dir, "ranker", config, inputs)) return *done;
+  if (force && fs::exists(dir)) fs::remove_all(dir);
+  TrainControl control;
+  control.progress = progress;
+  Sasrec sasrec{nullptr};
+  if (has_sasrec) sasrec = load_sasrec(run_dir / "sasrec", ctx);
+  auto r = train_ranker(data, *fast, sasrec, options, ctx, dir, control);
+  if (r.finished) {
+    auto m = Manifest::load(dir);
+    m->inputs = inputs;
+    m->metrics["fast_valid_ndcg@10"] = r.fast_valid_ndcg10;
+    m->metrics["train_lists"] = r.train_lists;
+    m->metrics["valid_lists"] = r.valid_lists;
+    m->metrics["train_hit_rate"] = r.train_hit_rate;
+    m->metrics["valid_hit_rate"] = r.valid_hit_rate;
+    m->metrics["list_seconds"] = r.list_seconds;
+    m->metrics["best_epoch"] = r.best_epoch;
+    m->save(dir);
+  }
+  TrainStageOutcome out;
+  out.train_seconds = r.train_seconds + r.list_seconds;
+  out.best_valid_ndcg10 = r.best_valid_ndcg10;
+  out.best_epoch = r.best_epoch;
+  return out;
+}
+
 std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset& data,
                                          const fs::path& run_dir, const Context& ctx,
                                          const EvalStageOptions& options) {
@@ -115,7 +157,13 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
   if (name == "sasrec") return std::make_unique<SasrecRecommender>(load_sasrec(run_dir / "sasrec", ctx));
   if (name == "fast_only")
     return std::make_unique<ToolRecommender>(load_fast_rec(run_dir, ctx, options.fast), "fast_only");
-  throw_input_error("systems: unknown system '{}' (mostpop, swing, sasrec, fast_only)", name);
+  if (name == "fast_rank") {
+    auto rank = load_rank_candidates(run_dir, ctx);
+    const int m = static_cast<int>(rank->default_m());
+    std::vector<PlanStep> plan = {{load_fast_rec(run_dir, ctx, options.fast), {m, 0}}, {rank, {10, m}}};
+    return std::make_unique<ToolRecommender>(std::move(plan), "fast_rank");
+  }
+  throw_input_error("systems: unknown system '{}' (mostpop, swing, sasrec, fast_only, fast_rank)", name);
 }
 
 nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& options,
@@ -132,11 +180,16 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
     double build_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EvalResult r = evaluate(*system, examples, options.eval);
-    if (name == "sasrec" || name == "fast_only") {
-      auto m = Manifest::load(run_dir / (name == "sasrec" ? "sasrec" : "sidgen"));
+    if (name == "sasrec" || name == "fast_only" || name == "fast_rank") {
+      auto m = Manifest::load(run_dir / (name == "sasrec" ? "sasrec" : name == "fast_only" ? "sidgen" : "ranker"));
       r.extra["train_seconds"] = m ? m->wall_seconds : 0.0;
       r.extra["best_epoch"] = m ? m->metrics.value("best_epoch", 0) : 0;
       if (name == "fast_only") r.extra["beam"] = options.fast.beam;
+      if (name == "fast_rank" && m) {
+        r.extra["ranker"] = m->config.value("kind", "");
+        r.extra["candidates"] = m->config.value("candidates", 0);
+        r.extra["ranker_valid_ndcg@10"] = m->metrics.value("valid_ndcg@10", 0.0);
+      }
     } else {
       r.extra["train_seconds"] = build_seconds;
     }

@@ -15,6 +15,7 @@
 #include "eval/evaluator.h"
 #include "graph/swing.h"
 #include "agent/fast_rec.h"
+#include "models/ranker.h"
 #include "models/sasrec.h"
 #include "models/sid_generator.h"
 
@@ -40,8 +41,15 @@ TrainStageOutcome run_sidgen_stage(const Dataset& data, const SidGeneratorOption
                                    const Context& ctx, const std::filesystem::path& run_dir,
                                    bool progress, bool force = false);
 
+/// The `ranker` stage: builds candidate lists with run/sidgen's fast_rec (and run/sasrec's logits when
+/// the options read SASRec and the run has it), trains rank_candidates' model into run/ranker.
+/// Reused when its config and inputs are unchanged; a DIN training resumes.
+TrainStageOutcome run_ranker_stage(const Dataset& data, const RankerOptions& options,
+                                   const Context& ctx, const std::filesystem::path& run_dir,
+                                   bool progress, bool force = false);
+
 struct EvalStageOptions {
-  /// Systems to evaluate, in report order: mostpop, swing, sasrec, fast_only.
+  /// Systems to evaluate, in report order: mostpop, swing, sasrec, fast_only, fast_rank.
   std::vector<std::string> systems = {"mostpop", "swing", "sasrec"};
   Split split = Split::kTest;
   /// Histories keep their last `max_history` items.

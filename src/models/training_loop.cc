@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "core/atomic_file.h"
+#include "core/hash.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/manifest.h"
@@ -50,6 +51,18 @@ void TrainOptions::read(const nlohmann::json& j) {
 
 torch::optim::AdamW make_adamw(torch::nn::Module& model, const TrainOptions& o) {
   return torch::optim::AdamW(model.parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+}
+
+std::string module_fingerprint(const torch::nn::Module& module) {
+  std::string bytes;
+  auto add = [&](const std::string& name, const torch::Tensor& t) {
+    auto c = t.detach().to(torch::kCPU).contiguous();
+    bytes += name;
+    bytes.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  };
+  for (const auto& p : module.named_parameters()) add(p.key(), p.value());
+  for (const auto& b : module.named_buffers()) add(b.key(), b.value());
+  return hash_string(bytes);
 }
 
 void finish_training_stage(const fs::path& dir, const std::string& stage, const nlohmann::json& config,

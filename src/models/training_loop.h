@@ -89,6 +89,10 @@ LoopResult run_training_loop(const std::string& name, const std::filesystem::pat
                              const TrainOptions& options, const LoopCallbacks& callbacks,
                              const TrainControl& control);
 
+/// A content hash of a module's parameters and buffers: caches built from a model's outputs are
+/// rebuilt when the model changes.
+std::string module_fingerprint(const torch::nn::Module& module);
+
 torch::optim::AdamW make_adamw(torch::nn::Module& model, const TrainOptions& options);
 
 /// Writes a finished stage: model.pt (a copy of best.pt) and the manifest with `config` and the

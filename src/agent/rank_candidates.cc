@@ -1,0 +1,415 @@
+#include "agent/rank_candidates.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/hash.h"
+#include "core/manifest.h"
+#include "core/progress.h"
+#include "data/split.h"
+#include "models/sasrec_trainer.h"
+#include "nn/device.h"
+
+namespace twistar {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// SASRec logits of the first m candidates of each request [n * m] (0 for empty slots).
+std::vector<float> sasrec_candidate_logits(Sasrec& sasrec, const std::vector<Sequence>& histories,
+                                           const std::vector<Ranking>& candidates, int64_t m) {
+  torch::NoGradGuard no_grad;
+  const size_t n = histories.size();
+  std::vector<float> out(n * static_cast<size_t>(m), 0.0f);
+  auto device = sasrec->item_weights().device();
+  const size_t chunk = 512;
+  for (size_t s = 0; s < n; s += chunk) {
+    const size_t e = std::min(n, s + chunk);
+    std::vector<Sequence> part(histories.begin() + static_cast<std::ptrdiff_t>(s),
+                               histories.begin() + static_cast<std::ptrdiff_t>(e));
+    torch::Tensor tokens, lengths;
+    pack_histories(part, sasrec->max_len(), tokens, lengths);
+    auto scores = sasrec->score_last(tokens.to(device), lengths.to(device));
+    auto idx = torch::zeros({static_cast<int64_t>(e - s), m}, torch::kLong);
+    auto ia = idx.accessor<int64_t, 2>();
+    for (size_t r = s; r < e; ++r)
+      for (size_t c = 0; c < std::min(candidates[r].size(), static_cast<size_t>(m)); ++c)
+        ia[static_cast<int64_t>(r - s)][static_cast<int64_t>(c)] = candidates[r][c].item;
+    auto got = scores.gather(1, idx.to(device)).to(torch::kCPU, torch::kFloat).contiguous();
+    const float* g = got.data_ptr<float>();
+    std::copy(g, g + got.numel(), out.begin() + static_cast<std::ptrdiff_t>(s * static_cast<size_t>(m)));
+  }
+  return out;
+}
+
+// fast_rec(m) for many histories (history items excluded), in tool-sized batches.
+std::vector<Ranking> fast_candidates(const FastRec& fast, const std::vector<Sequence>& histories, int64_t m,
+                                     const std::string& label, bool progress) {
+  std::vector<Ranking> out(histories.size());
+  const size_t batch = 1024;
+  Progress bar(label, histories.size(), progress);
+  for (size_t s = 0; s < histories.size(); s += batch) {
+    const size_t e = std::min(histories.size(), s + batch);
+    std::vector<RequestState> requests(e - s);
+    for (size_t i = s; i < e; ++i) requests[i - s].history = histories[i];
+    auto obs = fast.run(requests, {static_cast<int>(m), 0});
+    for (size_t i = s; i < e; ++i) out[i] = std::move(obs[i - s].items);
+    bar.tick(e - s);
+  }
+  bar.finish();
+  return out;
+}
+
+std::string fast_rec_order_hint() {
+  return "rank_candidates: needs the candidates of a prior fast_rec call in this episode (call "
+         "fast_rec first)";
+}
+
+}  // namespace
+
+RankLists make_rank_lists(const RankInputs& inputs, const std::vector<Sequence>& histories,
+                          const std::vector<Ranking>& candidates, const std::vector<ItemIndex>& targets,
+                          int64_t m) {
+  const int64_t n = static_cast<int64_t>(histories.size());
+  const int64_t h = inputs.history;
+  RankLists lists;
+  lists.history = torch::zeros({n, h}, torch::kLong);
+  lists.items = torch::full({n, m}, -1, torch::kLong);
+  lists.features = torch::zeros({n, m, kNumRankFeatures});
+  lists.label = torch::full({n}, -1, torch::kLong);
+  if (n == 0) return lists;
+  std::vector<float> logits;
+  if (inputs.sasrec) {
+    Sasrec sasrec = inputs.sasrec;  // shares the module
+    logits = sasrec_candidate_logits(sasrec, histories, candidates, m);
+  }
+  auto ha = lists.history.accessor<int64_t, 2>();
+  auto ia = lists.items.accessor<int64_t, 2>();
+  auto la = lists.label.accessor<int64_t, 1>();
+  float* fp = lists.features.data_ptr<float>();
+  for (int64_t r = 0; r < n; ++r) {
+    const auto& hist = histories[static_cast<size_t>(r)];
+    const auto& cand = candidates[static_cast<size_t>(r)];
+    const int64_t keep = std::min<int64_t>(h, static_cast<int64_t>(hist.size()));
+    for (int64_t j = 0; j < keep; ++j) ha[r][h - keep + j] = hist[hist.size() - static_cast<size_t>(keep - j)] + 1;
+    const size_t slots = std::min(cand.size(), static_cast<size_t>(m));
+    for (size_t c = 0; c < slots; ++c) {
+      ia[r][static_cast<int64_t>(c)] = cand[c].item;
+      if (!targets.empty() && cand[c].item == targets[static_cast<size_t>(r)]) la[r] = static_cast<int64_t>(c);
+    }
+    rank_features(*inputs.sources, hist, static_cast<int>(h), cand, slots,
+                  logits.empty() ? nullptr : logits.data() + r * m, fp + r * m * kNumRankFeatures);
+  }
+  return lists;
+}
+
+RankCandidates::RankCandidates(RankInputs inputs, Ranker din, int64_t default_m)
+    : inputs_(std::move(inputs)), din_(std::move(din)), default_m_(default_m) {
+  din_->eval();
+}
+
+RankCandidates::RankCandidates(RankInputs inputs, std::shared_ptr<const GbdtRanker> gbdt, int64_t default_m)
+    : inputs_(std::move(inputs)), gbdt_(std::move(gbdt)), default_m_(default_m) {}
+
+torch::Tensor RankCandidates::score(const RankLists& lists) const {
+  if (gbdt_) return gbdt_->score(lists.items, lists.features);
+  torch::NoGradGuard no_grad;
+  return din_->forward(lists.history, lists.items, lists.features);
+}
+
+std::vector<Observation> RankCandidates::run(std::vector<RequestState>& requests, const ToolArgs& args) const {
+  auto t0 = Clock::now();
+  std::vector<Observation> out(requests.size());
+  std::string invalid;
+  if (args.k < 1) invalid = fmt::format("rank_candidates: n must be >= 1, got {}", args.k);
+  if (args.m < 0) invalid = fmt::format("rank_candidates: m must be >= 1, got {}", args.m);
+  const int64_t m = args.m > 0 ? args.m : default_m_;
+  std::vector<size_t> ok;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    out[i].tool = name();
+    const auto& calls = requests[i].calls;
+    if (!invalid.empty())
+      out[i].error = invalid;
+    else if (std::find(calls.begin(), calls.end(), "fast_rec") == calls.end() || requests[i].candidates.empty())
+      out[i].error = fast_rec_order_hint();
+    else
+      ok.push_back(i);
+  }
+  if (!ok.empty()) {
+    std::vector<Sequence> histories;
+    std::vector<Ranking> candidates;
+    for (size_t i : ok) {
+      histories.push_back(requests[i].history);
+      candidates.push_back(requests[i].candidates);
+    }
+    auto lists = make_rank_lists(inputs_, histories, candidates, {}, m);
+    auto scores = score(lists).to(torch::kCPU, torch::kFloat).contiguous();
+    auto sa = scores.accessor<float, 2>();
+    for (size_t j = 0; j < ok.size(); ++j) {
+      const auto& cand = candidates[j];
+      std::vector<size_t> slots(std::min(cand.size(), static_cast<size_t>(m)));
+      std::iota(slots.begin(), slots.end(), 0);
+      const int64_t row = static_cast<int64_t>(j);
+      std::stable_sort(slots.begin(), slots.end(), [&](size_t a, size_t b) {
+        return sa[row][static_cast<int64_t>(a)] > sa[row][static_cast<int64_t>(b)];
+      });
+      if (slots.size() > static_cast<size_t>(args.k)) slots.resize(static_cast<size_t>(args.k));
+      auto& items = out[ok[j]].items;
+      for (size_t s : slots) items.push_back({cand[s].item, sa[row][static_cast<int64_t>(s)]});
+    }
+  }
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    out[i].cost_ms = ms / static_cast<double>(requests.size());
+    record(requests[i], out[i]);
+  }
+  return out;
+}
+
+RankerFit fit_ranker(const RankLists& train, const RankLists& valid, int64_t num_items,
+                     const RankerOptions& o, const Context& ctx, const fs::path& dir,
+                     const nlohmann::json& config, const torch::Tensor& item_init,
+                     const TrainControl& control) {
+  RankerFit fit;
+  auto t0 = Clock::now();
+  if (o.kind == "gbdt") {
+    auto model = GbdtRanker::train(train, valid, o, ctx.resolved_threads(), &fit.curve);
+    model.save(dir / "gbdt.json");
+    fit.best = fit.curve.empty() ? 0.0 : *std::max_element(fit.curve.begin(), fit.curve.end());
+    fit.best_epoch = model.rounds();
+    fit.seconds = seconds_since(t0);
+    fit.finished = true;
+    Manifest man;
+    man.stage = "ranker";
+    man.config = config;
+    man.metrics = {{"valid_ndcg@10", fit.best}, {"best_round", model.rounds()}, {"curve", fit.curve}};
+    man.wall_seconds = fit.seconds;
+    man.save(dir);
+    return fit;
+  }
+  Ranker model(num_items, kNumRankFeatures, o);
+  auto valid_slots = train.items.ge(0).unsqueeze(-1).to(torch::kFloat);
+  auto count = valid_slots.sum();
+  auto mean = (train.features * valid_slots).sum(std::vector<int64_t>{0, 1}) / count;
+  auto var = ((train.features - mean).pow(2) * valid_slots).sum(std::vector<int64_t>{0, 1}) / count;
+  model->set_feature_scaling(mean, var.sqrt());
+  if (item_init.defined() && item_init.size(0) == num_items && item_init.size(1) == o.dim)
+    model->init_items(item_init);
+  auto opt = make_adamw(*model, o.train);
+  nlohmann::json identity = {{"config", config}, {"seed", ctx.seed}};
+  LoopCallbacks cb;
+  cb.train_epoch = [&](int epoch) {
+    model->train();
+    torch::manual_seed(ctx.seed + 7919ULL * static_cast<uint64_t>(epoch));
+    auto perm = torch::randperm(train.size(), torch::kLong);
+    const int64_t b = o.train.batch_size;
+    Progress bar(fmt::format("ranker epoch {}", epoch), static_cast<size_t>((train.size() + b - 1) / b),
+                 control.progress);
+    double total = 0;
+    int64_t batches = 0;
+    for (int64_t s = 0; s < train.size(); s += b) {
+      auto batch = train.select(perm.slice(0, s, std::min(train.size(), s + b)));
+      auto loss = torch::nn::functional::cross_entropy(
+          model->forward(batch.history, batch.items, batch.features), batch.label);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      total += loss.item<double>();
+      ++batches;
+      bar.tick();
+    }
+    bar.finish();
+    return total / static_cast<double>(std::max<int64_t>(batches, 1));
+  };
+  cb.validate = [&] {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    std::vector<torch::Tensor> scores;
+    for (int64_t s = 0; s < valid.size(); s += 1024) {
+      auto part = valid.select(torch::arange(s, std::min(valid.size(), s + 1024), torch::kLong));
+      scores.push_back(model->forward(part.history, part.items, part.features));
+    }
+    return rank_lists_ndcg10(torch::cat(scores), valid.label);
+  };
+  auto loop = run_training_loop("ranker", dir, model.ptr(), opt, identity, o.train, cb, control);
+  fit.best = loop.best;
+  fit.best_epoch = loop.best_epoch;
+  fit.curve = loop.curve;
+  fit.finished = loop.finished;
+  fit.seconds = loop.seconds;
+  if (loop.finished) finish_training_stage(dir, "ranker", config, "valid_ndcg@10", loop);
+  return fit;
+}
+
+RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec sasrec,
+                               const RankerOptions& o, const Context& ctx, const fs::path& dir,
+                               const TrainControl& control) {
+  o.validate();
+  ctx.apply();
+  // Lists always carry SASRec's features when the run has one (so one cache serves both settings);
+  // a ranker that does not read SASRec sees them zeroed, as it will at inference.
+  const bool reads_sasrec = o.use_sasrec && sasrec;
+  RankerTrainResult result;
+  const int64_t m = o.candidates;
+  SwingOptions swing;
+  swing.threads = ctx.resolved_threads();
+  fs::create_directories(dir);
+  // The candidate lists depend on the data, fast_rec, SASRec and the list options only: they are
+  // cached beside the model and rebuilt when any of those changes.
+  nlohmann::json lists_identity = {{"data", data.fingerprint()},
+                                   {"candidates", m},
+                                   {"history", o.history},
+                                   {"lists_per_user", o.lists_per_user},
+                                   {"add_missed_positive", o.add_missed_positive},
+                                   {"sasrec", static_cast<bool>(sasrec)},
+                                   {"fast_beam", fast.options().beam},
+                                   {"fast_model", fast.fingerprint()},
+                                   {"sasrec_model", sasrec ? module_fingerprint(*sasrec) : ""}};
+  const fs::path lists_path = dir / "lists.pt", lists_meta = dir / "lists.json";
+  RankLists train, valid;
+  auto t0 = Clock::now();
+  auto valid_sources = std::make_shared<RankSources>(build_rank_sources(data, training_parts(data), swing));
+  nlohmann::json cached_meta;
+  if (fs::exists(lists_path) && fs::exists(lists_meta))
+    cached_meta = nlohmann::json::parse(read_file(lists_meta), nullptr, false);
+  const bool cached = cached_meta.is_object() && cached_meta.value("identity", nlohmann::json()) == lists_identity;
+  if (cached) {
+    result.train_hit_rate = cached_meta.value("train_hit_rate", 0.0);
+    torch::serialize::InputArchive a;
+    a.load_from(lists_path.string());
+    for (auto* part : {&train, &valid}) {
+      const std::string p = part == &train ? "train_" : "valid_";
+      a.read(p + "history", part->history);
+      a.read(p + "items", part->items);
+      a.read(p + "features", part->features);
+      a.read(p + "label", part->label);
+    }
+    spdlog::info("ranker: reusing the candidate lists in {}", lists_path.string());
+  } else {
+    std::vector<RankLists> parts;
+    int64_t generated = 0, hits = 0;
+    for (int d = 1; d <= o.lists_per_user; ++d) {
+      // Training prefix d of each user: target s[n-2-d], statistics from the items before it.
+      std::vector<Sequence> before, histories;
+      std::vector<ItemIndex> targets;
+      for (const auto& s : data.sequences) {
+        const int64_t cut = static_cast<int64_t>(s.size()) - 2 - d;
+        before.emplace_back(s.begin(), s.begin() + std::max<int64_t>(cut, 0));
+        if (cut < 1) continue;
+        histories.push_back(truncate_history(before.back(), 50));
+        targets.push_back(s[static_cast<size_t>(cut)]);
+      }
+      if (histories.empty()) break;
+      RankInputs in{std::make_shared<RankSources>(build_rank_sources(data, before, swing)), sasrec, o.history};
+      auto cands = fast_candidates(fast, histories, m, fmt::format("ranker lists (prefix {})", d), control.progress);
+      for (size_t r = 0; r < cands.size(); ++r) {
+        auto& c = cands[r];
+        const size_t slots = std::min(c.size(), static_cast<size_t>(m));
+        bool found = false;
+        for (size_t j = 0; j < slots; ++j) found = found || c[j].item == targets[r];
+        hits += found;
+        if (!found && o.add_missed_positive) {
+          // The missed target takes the last slot (with that slot's beam score).
+          const float score = slots ? c[slots - 1].score : 0.0f;
+          if (slots == static_cast<size_t>(m)) c[slots - 1] = {targets[r], score};
+          else c.push_back({targets[r], score});
+        }
+      }
+      generated += static_cast<int64_t>(cands.size());
+      auto lists = make_rank_lists(in, histories, cands, targets, m);
+      parts.push_back(lists.select(torch::nonzero(lists.label.ge(0)).squeeze(1)));
+    }
+    train = RankLists::cat(parts);
+    result.train_hit_rate = generated ? static_cast<double>(hits) / static_cast<double>(generated) : 0.0;
+    auto examples = make_examples(data, Split::kValid, {50});
+    std::vector<Sequence> histories;
+    std::vector<ItemIndex> targets;
+    for (const auto& e : examples) {
+      histories.push_back(e.history);
+      targets.push_back(e.target);
+    }
+    valid = make_rank_lists({valid_sources, sasrec, o.history}, histories,
+                            fast_candidates(fast, histories, m, "ranker lists (validation)", control.progress),
+                            targets, m);
+    torch::serialize::OutputArchive a;
+    for (auto* part : {&train, &valid}) {
+      const std::string p = part == &train ? "train_" : "valid_";
+      a.write(p + "history", part->history);
+      a.write(p + "items", part->items);
+      a.write(p + "features", part->features);
+      a.write(p + "label", part->label);
+    }
+    write_path_atomic(lists_path, [&](const fs::path& p) { a.save_to(p.string()); });
+    write_file_atomic(lists_meta,
+                      nlohmann::json{{"identity", lists_identity}, {"train_hit_rate", result.train_hit_rate}}.dump(2));
+  }
+  if (train.size() == 0) throw_input_error("{}: fast_rec found no training target; cannot train a ranker", data.name);
+  if (!reads_sasrec)
+    for (auto* part : {&train, &valid})
+      part->features.narrow(2, kFirstSasrecFeature, kNumRankFeatures - kFirstSasrecFeature).zero_();
+  result.list_seconds = seconds_since(t0);
+  result.train_lists = train.size();
+  result.valid_lists = valid.size();
+  result.valid_hit_rate = valid.label.ge(0).to(torch::kDouble).mean().item<double>();
+  auto fast_order = torch::arange(m, torch::kFloat).neg().expand({valid.size(), m});
+  result.fast_valid_ndcg10 = rank_lists_ndcg10(fast_order.masked_fill(valid.items.lt(0), -1e9), valid.label);
+  spdlog::info("ranker: {} training lists, {} validation lists (fast_rec({}) found {:.1f}% of the validation "
+               "targets; its order scores NDCG@10 {:.4f})",
+               result.train_lists, result.valid_lists, m, 100.0 * result.valid_hit_rate, result.fast_valid_ndcg10);
+  valid_sources->save(dir / "sources.pt");
+
+  nlohmann::json config = o.to_json();
+  config["seed"] = ctx.seed;
+  config["num_items"] = data.num_items();
+  config["num_features"] = kNumRankFeatures;
+  config["reads_sasrec"] = reads_sasrec;
+  config["lists"] = lists_identity;
+  auto fit = fit_ranker(train, valid, data.num_items(), o, ctx, dir, config,
+                        reads_sasrec ? sasrec->item_weights().detach().cpu() : torch::Tensor(), control);
+  result.best_valid_ndcg10 = fit.best;
+  result.best_epoch = fit.best_epoch;
+  result.curve = fit.curve;
+  result.finished = fit.finished;
+  result.train_seconds = fit.seconds;
+  spdlog::info("ranker ({}): validation NDCG@10 {:.4f} against fast_rec's {:.4f}", o.kind,
+               result.best_valid_ndcg10, result.fast_valid_ndcg10);
+  return result;
+}
+
+std::shared_ptr<RankCandidates> load_rank_candidates(const fs::path& run_dir, const Context& ctx) {
+  const fs::path dir = run_dir / "ranker";
+  auto man = Manifest::load(dir);
+  if (!man || man->stage != "ranker")
+    throw_input_error("{}: no finished ranker stage; run `twistar train ranker --run {}` first",
+                      dir.string(), run_dir.string());
+  auto o = RankerOptions::from_json(man->config);
+  RankInputs in;
+  in.sources = std::make_shared<RankSources>(RankSources::load(dir / "sources.pt"));
+  in.history = o.history;
+  if (man->config.value("reads_sasrec", false)) in.sasrec = load_sasrec(run_dir / "sasrec", ctx);
+  if (in.sasrec && in.sasrec->num_items() != in.sources->num_items())
+    throw_input_error("{}: the ranker and run/sasrec were trained on different item sets", dir.string());
+  if (o.kind == "gbdt")
+    return std::make_shared<RankCandidates>(
+        in, std::make_shared<const GbdtRanker>(GbdtRanker::load(dir / "gbdt.json", 1)), o.candidates);
+  Ranker model(man->config.value("num_items", in.sources->num_items()), kNumRankFeatures, o);
+  try {
+    torch::load(model, (dir / "model.pt").string());
+  } catch (const c10::Error& e) {
+    throw_input_error("{}: cannot load the ranker ({})", (dir / "model.pt").string(), e.what_without_backtrace());
+  }
+  model->eval();
+  return std::make_shared<RankCandidates>(in, model, o.candidates);
+}
+
+}  // namespace twistar

@@ -1,0 +1,103 @@
+// rank_candidates(m, n): the middle path. Re-scores the first m candidates of the request's prior
+// fast_rec call with the ranker (DIN or gradient-boosted trees, models/ranker.h) and returns the
+// best n. Without a prior fast_rec the call is invalid: the observation carries the error and the
+// request is left as it was.
+//
+// Training (train_ranker): fast_rec(m) runs on each user's last `lists_per_user` training prefixes;
+// the true next item is the positive and the other candidates are the negatives (lists whose beam
+// missed the target are dropped unless add_missed_positive). Validation lists come from fast_rec(m)
+// on the validation histories; their targets only score the early stopping.
+//
+// Run directory: run/ranker/{sources.pt, model.pt | gbdt.json, manifest.json} beside run/sid,
+// run/sidgen and (when the ranker reads SASRec) run/sasrec.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "agent/fast_rec.h"
+#include "agent/rank_features.h"
+#include "agent/tool.h"
+#include "models/gbdt_ranker.h"
+#include "models/ranker.h"
+#include "models/sasrec.h"
+
+namespace twistar {
+
+/// Everything a ranker reads besides its own weights.
+struct RankInputs {
+  std::shared_ptr<const RankSources> sources;
+  /// Null when the ranker does not read SASRec.
+  Sasrec sasrec{nullptr};
+  int64_t history = 20;
+};
+
+/// Candidate lists for histories: the first m candidates, their features and the slot of each target
+/// (targets may be empty: labels are then -1).
+RankLists make_rank_lists(const RankInputs& inputs, const std::vector<Sequence>& histories,
+                          const std::vector<Ranking>& candidates, const std::vector<ItemIndex>& targets,
+                          int64_t m);
+
+class RankCandidates : public Tool {
+ public:
+  RankCandidates(RankInputs inputs, Ranker din, int64_t default_m);
+  RankCandidates(RankInputs inputs, std::shared_ptr<const GbdtRanker> gbdt, int64_t default_m);
+  std::string name() const override { return "rank_candidates"; }
+  std::vector<Observation> run(std::vector<RequestState>& requests,
+                               const ToolArgs& args) const override;
+  size_t preferred_batch_size() const override { return 256; }
+  /// m when a call does not give one (the list length the ranker was trained on).
+  int64_t default_m() const { return default_m_; }
+  /// Scores [N, M] of candidate lists.
+  torch::Tensor score(const RankLists& lists) const;
+
+ private:
+  RankInputs inputs_;
+  mutable Ranker din_{nullptr};
+  std::shared_ptr<const GbdtRanker> gbdt_;
+  int64_t default_m_;
+};
+
+struct RankerTrainResult {
+  double best_valid_ndcg10 = 0;
+  /// fast_rec(m)'s validation NDCG@10 on the same lists (the order the ranker must beat).
+  double fast_valid_ndcg10 = 0;
+  int best_epoch = 0;
+  std::vector<double> curve;
+  int64_t train_lists = 0, valid_lists = 0;
+  /// Share of training / validation lists whose target fast_rec(m) found.
+  double train_hit_rate = 0, valid_hit_rate = 0;
+  double list_seconds = 0, train_seconds = 0;
+  bool finished = false;
+};
+
+struct RankerFit {
+  double best = 0;
+  /// DIN: the best epoch; gbdt: the boosting rounds kept.
+  int best_epoch = 0;
+  std::vector<double> curve;
+  double seconds = 0;
+  bool finished = false;
+};
+
+/// Fits the ranker of `options.kind` on candidate lists, early-stopped on the validation lists'
+/// NDCG@10, and writes it into `dir` (model.pt or gbdt.json, and a manifest with `config`). A DIN
+/// training resumes from its checkpoint; `item_init` [num_items, dim] (may be undefined) seeds
+/// the item embeddings.
+RankerFit fit_ranker(const RankLists& train, const RankLists& valid, int64_t num_items,
+                     const RankerOptions& options, const Context& ctx, const std::filesystem::path& dir,
+                     const nlohmann::json& config, const torch::Tensor& item_init,
+                     const TrainControl& control = {});
+
+/// Trains the ranker into `dir` (resuming a DIN training; the candidate lists are cached in `dir`).
+/// `sasrec` is the run's SASRec or null; it is read only when options.use_sasrec.
+RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec sasrec,
+                               const RankerOptions& options, const Context& ctx,
+                               const std::filesystem::path& dir, const TrainControl& control = {});
+
+/// rank_candidates from a run directory (run/ranker, and run/sasrec when the ranker reads it).
+std::shared_ptr<RankCandidates> load_rank_candidates(const std::filesystem::path& run_dir,
+                                                     const Context& ctx);
+
+}  // namespace twistar

@@ -1,0 +1,263 @@
+// rank_candidates: its features, both rankers learning a signal that fast_rec's order lacks, the
+// tool's handling of invalid calls, and the whole stage on a tiny dataset (train, save, load, eval).
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "agent/rank_candidates.h"
+#include "apps/pipeline.h"
+#include "core/error.h"
+#include "fixtures.h"
+#include "models/sid_generator_trainer.h"
+#include "test_util.h"
+
+namespace twistar {
+namespace {
+
+Context one_thread() {
+  Context c;
+  c.threads = 1;
+  c.seed = 5;
+  return c;
+}
+
+// Six items: brand x for 0-2, brand y for 3-5; categories Beauty > Nails for even items,
+// Beauty > Hair for odd ones. Item 1 follows item 0 for every user.
+Dataset tiny_dataset() {
+  std::vector<std::string> users;
+  std::vector<std::vector<std::string>> seqs;
+  for (int u = 0; u < 6; ++u) {
+    users.push_back("u" + std::to_string(u));
+    seqs.push_back({"i0", "i1", "i" + std::to_string(2 + u % 4), "i5", "i4"});
+  }
+  std::unordered_map<std::string, ItemMeta> meta;
+  for (int i = 0; i < 6; ++i) {
+    ItemMeta m;
+    m.brand = i < 3 ? "x" : "y";
+    m.categories = {"Beauty", i % 2 == 0 ? "Nails" : "Hair"};
+    meta["i" + std::to_string(i)] = m;
+  }
+  return build_dataset("tiny", users, seqs, meta);
+}
+
+TEST(RankFeatures, SwingPopularityAndOverlapFollowTheData) {
+  Dataset data = tiny_dataset();
+  auto parts = training_parts(data);
+  auto sources = build_rank_sources(data, parts, {});
+  const ItemIndex i0 = *data.find_item("i0"), i1 = *data.find_item("i1"), i3 = *data.find_item("i3");
+  Ranking cand = {{i1, -0.5f}, {i3, -2.0f}};
+  std::vector<float> f(2 * kNumRankFeatures);
+  rank_features(sources, {i0}, 20, cand, 2, nullptr, f.data());
+  const float* a = f.data();
+  const float* b = f.data() + kNumRankFeatures;
+  EXPECT_FLOAT_EQ(a[0], -0.5f);
+  EXPECT_FLOAT_EQ(a[1], 0.0f);
+  EXPECT_FLOAT_EQ(b[1], -1.5f);
+  EXPECT_FLOAT_EQ(b[2], std::log1p(1.0f));
+  // i0 and i1 were taken together by every user: Swing links them; the last item is i0.
+  EXPECT_GT(a[3], 0.0f);
+  EXPECT_FLOAT_EQ(a[4], a[3]);
+  EXPECT_FLOAT_EQ(a[5], a[3]);
+  EXPECT_FLOAT_EQ(a[6], std::log1p(6.0f));  // i1 is in all six training parts
+  // i1 shares i0's brand (x) and top category, not its leaf (Hair vs Nails); i3 shares neither brand.
+  EXPECT_FLOAT_EQ(a[7], 1.0f);
+  EXPECT_FLOAT_EQ(a[8], 0.0f);
+  EXPECT_FLOAT_EQ(a[9], 1.0f);
+  EXPECT_FLOAT_EQ(b[7], 0.0f);
+  // No SASRec: its features stay zero.
+  for (int k = kFirstSasrecFeature; k < kNumRankFeatures; ++k) EXPECT_EQ(a[k], 0.0f);
+  std::vector<float> logits = {1.0f, 3.0f};
+  rank_features(sources, {i0}, 20, cand, 2, logits.data(), f.data());
+  EXPECT_FLOAT_EQ(a[10], 1.0f);
+  EXPECT_FLOAT_EQ(a[11], -2.0f);
+  EXPECT_FLOAT_EQ(a[12], std::log1p(1.0f));  // i3 has the higher logit
+  EXPECT_FLOAT_EQ(b[12], 0.0f);
+}
+
+TEST(RankFeatures, SourcesRoundTripThroughAFile) {
+  Dataset data = tiny_dataset();
+  auto sources = build_rank_sources(data, training_parts(data), {});
+  testing::TempDir tmp;
+  sources.save(tmp.path() / "sources.pt");
+  auto back = RankSources::load(tmp.path() / "sources.pt");
+  EXPECT_EQ(back.log_popularity, sources.log_popularity);
+  EXPECT_EQ(back.brand, sources.brand);
+  EXPECT_EQ(back.leaf_category, sources.leaf_category);
+  for (ItemIndex i = 0; i < data.num_items(); ++i)
+    for (ItemIndex j = 0; j < data.num_items(); ++j)
+      EXPECT_FLOAT_EQ(back.swing.similarity(i, j), sources.swing.similarity(i, j));
+  testing::write_text(tmp.path() / "bad.pt", "not a tensor archive");
+  EXPECT_THROW(RankSources::load(tmp.path() / "bad.pt"), InputError);
+  EXPECT_THROW(RankSources::load(tmp.path() / "missing.pt"), InputError);
+}
+
+// Lists of 8 candidates where the target sits in a random slot and only feature `signal` (higher
+// for the target, noisy) tells where: fast_rec's order is worthless, a ranker must find the signal.
+RankLists signal_lists(int64_t n, int signal, uint64_t seed) {
+  torch::manual_seed(seed);
+  const int64_t m = 8;
+  RankLists l;
+  l.history = torch::randint(1, 21, {n, 4}, torch::kLong);
+  l.items = torch::randint(0, 20, {n, m}, torch::kLong);
+  l.features = torch::randn({n, m, kNumRankFeatures});
+  l.label = torch::randint(0, m, {n}, torch::kLong);
+  auto rows = torch::arange(n, torch::kLong);
+  auto f = l.features.select(2, signal);
+  f.index_put_({rows, l.label}, f.index({rows, l.label}) + 3.0);
+  return l;
+}
+
+TEST(Ranker, DinAndGbdtLearnASignalTheFastOrderLacks) {
+  auto train = signal_lists(600, 6, 1), valid = signal_lists(200, 6, 2);
+  auto order = torch::arange(8, torch::kFloat).neg().expand({200, 8});
+  const double fast_order = rank_lists_ndcg10(order, valid.label);
+  for (const char* kind : {"din", "gbdt"}) {
+    RankerOptions o;
+    o.kind = kind;
+    o.dim = 8;
+    o.history = 4;
+    o.hidden = 16;
+    o.attention_hidden = 8;
+    o.train.epochs = 15;
+    o.train.batch_size = 64;
+    o.train.lr = 3e-3;
+    o.gbdt_rounds = 60;
+    testing::TempDir tmp;
+    TrainControl quiet;
+    quiet.progress = false;
+    auto fit = fit_ranker(train, valid, 20, o, one_thread(), tmp.path(), o.to_json(), {}, quiet);
+    EXPECT_TRUE(fit.finished) << kind;
+    EXPECT_GT(fit.best, 0.85) << kind;
+    EXPECT_LT(fast_order, 0.6);
+    EXPECT_TRUE(std::filesystem::exists(tmp.path() / (o.kind == "din" ? "model.pt" : "gbdt.json"))) << kind;
+  }
+}
+
+TEST(Ranker, OptionsRejectBadValuesByName) {
+  RankerOptions o;
+  o.kind = "forest";
+  EXPECT_THROW(o.validate(), InputError);
+  o = RankerOptions();
+  o.candidates = 1;
+  try {
+    o.validate();
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("candidates"), std::string::npos);
+  }
+  auto round = RankerOptions::from_json(RankerOptions().to_json());
+  EXPECT_EQ(round.to_json(), RankerOptions().to_json());
+}
+
+// The stage end to end on the cycle dataset: a small SID generator, a ranker over its candidates,
+// then rank_candidates as a tool and fast_rank as a Recommender.
+class RankStage : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tmp_ = new testing::TempDir();
+    data_ = new Dataset(testing::cycle_dataset(120, 30, 8));
+    CodeMatrix codes(30, 2);
+    for (int i = 0; i < 30; ++i) {
+      codes(i, 0) = i / 8;
+      codes(i, 1) = i % 8;
+    }
+    SidMap::build(codes, {4, 8}).save(run() / "sid" / "sid_map.json");
+    SidGeneratorOptions g;
+    g.dim = 16;
+    g.layers = 1;
+    g.heads = 1;
+    g.max_len = 10;
+    g.train.epochs = 3;
+    g.valid_users = 0;
+    g.valid_beam = 10;
+    run_sidgen_stage(*data_, g, one_thread(), run(), false);
+  }
+  static void TearDownTestSuite() {
+    delete data_;
+    delete tmp_;
+  }
+  static std::filesystem::path run() { return tmp_->path() / "run"; }
+  static RankerOptions options(const std::string& kind) {
+    RankerOptions o;
+    o.kind = kind;
+    o.candidates = 10;
+    o.lists_per_user = 2;
+    o.dim = 8;
+    o.hidden = 16;
+    o.attention_hidden = 8;
+    o.train.epochs = 2;
+    o.gbdt_rounds = 20;
+    return o;
+  }
+  static testing::TempDir* tmp_;
+  static Dataset* data_;
+};
+testing::TempDir* RankStage::tmp_ = nullptr;
+Dataset* RankStage::data_ = nullptr;
+
+TEST_F(RankStage, TrainsLoadsAndRanksFastCandidates) {
+  for (const char* kind : {"gbdt", "din"}) {
+    auto r = run_ranker_stage(*data_, options(kind), one_thread(), run(), false);
+    EXPECT_FALSE(r.skipped) << kind;
+    EXPECT_TRUE(run_ranker_stage(*data_, options(kind), one_thread(), run(), false).skipped) << kind;
+    auto rank = load_rank_candidates(run(), one_thread());
+    auto fast = load_fast_rec(run(), one_thread());
+    RequestState state;
+    state.history = {3, 4, 5};
+    auto candidates = fast->run_one(state, {10, 0}).items;
+    auto obs = rank->run_one(state, {4, 10});
+    ASSERT_TRUE(obs.error.empty()) << obs.error;
+    ASSERT_EQ(obs.items.size(), 4u);
+    std::set<ItemIndex> pool;
+    for (const auto& c : candidates) pool.insert(c.item);
+    std::set<ItemIndex> seen;
+    for (size_t i = 0; i < obs.items.size(); ++i) {
+      EXPECT_TRUE(pool.count(obs.items[i].item)) << kind;
+      EXPECT_TRUE(seen.insert(obs.items[i].item).second) << kind;
+      if (i) EXPECT_GE(obs.items[i - 1].score, obs.items[i].score);
+    }
+    EXPECT_EQ(state.calls, (std::vector<std::string>{"fast_rec", "rank_candidates"}));
+    EXPECT_EQ(state.candidates.size(), 4u);
+
+    EvalStageOptions eval;
+    eval.systems = {"fast_rank"};
+    auto system = make_system("fast_rank", *data_, run(), one_thread(), eval);
+    auto lists = system->recommend({{3, 4, 5}, {10}}, {5, true});
+    ASSERT_EQ(lists.size(), 2u);
+    EXPECT_EQ(lists[0].size(), 5u);
+    for (const auto& s : lists[0]) EXPECT_TRUE(s.item < 3 || s.item > 5);
+  }
+}
+
+TEST_F(RankStage, RankBeforeFastIsAnInvalidCallNotACrash) {
+  run_ranker_stage(*data_, options("gbdt"), one_thread(), run(), false);
+  auto rank = load_rank_candidates(run(), one_thread());
+  RequestState state;
+  state.history = {1, 2};
+  auto obs = rank->run_one(state, {10, 10});
+  EXPECT_NE(obs.error.find("fast_rec"), std::string::npos);
+  EXPECT_TRUE(obs.items.empty());
+  EXPECT_TRUE(state.candidates.empty());
+  EXPECT_EQ(state.calls, std::vector<std::string>{"rank_candidates"});
+  // Bad arguments after a valid fast_rec are invalid too.
+  auto fast = load_fast_rec(run(), one_thread());
+  RequestState ok;
+  ok.history = {1, 2};
+  fast->run_one(ok, {10, 0});
+  auto bad = rank->run_one(ok, {0, 10});
+  EXPECT_NE(bad.error.find("n must be"), std::string::npos);
+  EXPECT_EQ(ok.candidates.size(), 10u);  // left as fast_rec returned them
+}
+
+TEST_F(RankStage, MissingStageIsAClearError) {
+  testing::TempDir empty;
+  try {
+    load_rank_candidates(empty.path(), one_thread());
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("train ranker"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace twistar
