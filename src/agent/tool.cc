@@ -29,6 +29,11 @@ ToolRecommender::ToolRecommender(std::vector<PlanStep> plan, std::string name)
     if (!step.tool) throw Error(fmt::format("{}: a plan step has no tool", name_));
 }
 
+std::map<std::string, std::vector<double>> ToolRecommender::single_request_costs() const {
+  std::lock_guard<std::mutex> lock(costs_mutex_);
+  return costs_;
+}
+
 size_t ToolRecommender::preferred_batch_size() const {
   size_t best = plan_.front().tool->preferred_batch_size();
   for (const auto& step : plan_) best = std::min(best, step.tool->preferred_batch_size());
@@ -50,6 +55,10 @@ std::vector<Ranking> ToolRecommender::recommend(const std::vector<Sequence>& his
     for (size_t i = 0; i < requests.size(); ++i) {
       if (!observations[i].error.empty())
         throw Error(fmt::format("{}: {}", name_, observations[i].error));
+    }
+    if (requests.size() == 1) {
+      std::lock_guard<std::mutex> lock(costs_mutex_);
+      costs_[observations[0].tool].push_back(observations[0].cost_ms);
     }
   }
   std::vector<Ranking> out;

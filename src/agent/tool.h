@@ -6,7 +6,9 @@
 // Any tool is also a Recommender (ToolRecommender), so `twistar eval` can evaluate it on its own.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -80,10 +82,15 @@ class ToolRecommender : public Recommender {
   std::vector<Ranking> recommend(const std::vector<Sequence>& histories,
                                  const RecommendOptions& options) const override;
   size_t preferred_batch_size() const override;
+  /// Each tool's cost (ms) on every single-request call so far: the per-tool latency breakdown of
+  /// the evaluator's one-request-at-a-time timing.
+  std::map<std::string, std::vector<double>> single_request_costs() const;
 
  private:
   std::vector<PlanStep> plan_;
   std::string name_;
+  mutable std::mutex costs_mutex_;
+  mutable std::map<std::string, std::vector<double>> costs_;
 };
 
 }  // namespace twistar

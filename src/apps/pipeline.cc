@@ -193,6 +193,10 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
     } else {
       r.extra["train_seconds"] = build_seconds;
     }
+    if (const auto* plan = dynamic_cast<const ToolRecommender*>(system.get())) {
+      for (auto& [tool, samples] : plan->single_request_costs())
+        r.extra["tool_latency_ms"][tool] = summarize_latency(std::move(samples)).to_json();
+    }
     spdlog::info("{}: recall@10 {:.4f} ndcg@10 {:.4f} ({} users, {:.1f} s)", name,
                  r.metrics["recall@10"], r.metrics["ndcg@10"], r.ranks.size(), r.eval_seconds);
     results.push_back(std::move(r));

@@ -95,9 +95,11 @@ RankerImpl::RankerImpl(int64_t num_items, int64_t num_features, const RankerOpti
   item_emb_ = register_module("item_emb", torch::nn::Embedding(
                                               torch::nn::EmbeddingOptions(num_items + 1, d).padding_idx(0)));
   torch::nn::init::normal_(item_emb_->weight, 0.0, 0.02);
-  attention_ = register_module(
-      "attention", torch::nn::Sequential(torch::nn::Linear(4 * d, o.attention_hidden), torch::nn::ReLU(),
-                                         torch::nn::Linear(o.attention_hidden, 1)));
+  const int64_t a = o.attention_hidden;
+  attn_h_ = register_module("attn_h", torch::nn::Linear(d, a));
+  attn_c_ = register_module("attn_c", torch::nn::Linear(torch::nn::LinearOptions(d, a).bias(false)));
+  attn_hc_ = register_parameter("attn_hc", torch::randn({a, d}) / std::sqrt(static_cast<double>(4 * d)));
+  attn_out_ = register_module("attn_out", torch::nn::Linear(a, 1));
   mlp_ = register_module(
       "mlp", torch::nn::Sequential(torch::nn::Linear(3 * d + num_features, o.hidden), torch::nn::ReLU(),
                                    torch::nn::Dropout(o.dropout), torch::nn::Linear(o.hidden, o.hidden / 2),
@@ -125,9 +127,13 @@ torch::Tensor RankerImpl::forward(const torch::Tensor& history, const torch::Ten
   auto c = item_emb_->forward(items.clamp_min(-1) + 1);  // [N, M, D] (empty slots read padding)
   auto h = item_emb_->forward(history);                 // [N, H, D]
   const int64_t hl = h.size(1), d = h.size(2);
-  auto ce = c.unsqueeze(2).expand({n, m, hl, d});
-  auto he = h.unsqueeze(1).expand({n, m, hl, d});
-  auto logits = attention_->forward(torch::cat({he, ce, he * ce, he - ce}, -1)).squeeze(-1);  // [N, M, H]
+  const int64_t a = attn_hc_.size(0);
+  // (h*c) W3^T for every (candidate, history item): [N, M*A, D] x [N, D, H] -> [N, M, H, A].
+  auto hc = torch::bmm((c.unsqueeze(2) * attn_hc_).reshape({n, m * a, d}), h.transpose(1, 2))
+                .view({n, m, a, hl})
+                .permute({0, 1, 3, 2});
+  auto pre = attn_h_->forward(h).unsqueeze(1) + attn_c_->forward(c).unsqueeze(2) + hc;
+  auto logits = attn_out_->forward(torch::relu(pre)).squeeze(-1);  // [N, M, H]
   auto hist_mask = history.gt(0).unsqueeze(1).expand({n, m, hl});
   logits = logits.masked_fill(hist_mask.logical_not(), -1e9);
   auto weights = torch::softmax(logits, -1) * hist_mask.to(logits.dtype());

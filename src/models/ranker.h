@@ -2,7 +2,7 @@
 //
 // DIN-style (Zhou et al., 2018): each candidate attends over the last `history` items of the
 // history (an MLP over [h, c, h*c, h-c] gives each history item a weight; the weighted sum is the
-// candidate's view of the history), and an MLP reads [candidate, that view, their product, the side
+// candidate's view of the history; computed without materialising the concatenation), and an MLP reads [candidate, that view, their product, the side
 // features] into one score. A linear term on the side features sits beside the MLP (wide & deep), so
 // "keep fast_rec's order" is one weight away. Trained listwise: softmax cross-entropy of the target
 // among its list.
@@ -82,7 +82,11 @@ class RankerImpl : public torch::nn::Module {
  private:
   int64_t history_;
   torch::nn::Embedding item_emb_{nullptr};
-  torch::nn::Sequential attention_{nullptr}, mlp_{nullptr};
+  // The attention unit's first layer on [h, c, h*c, h-c], split by input so the [N, M, H, 4D]
+  // concatenation is never built: W[h; c; h*c; h-c] = (W1+W4) h + (W2-W4) c + W3 (h*c).
+  torch::nn::Linear attn_h_{nullptr}, attn_c_{nullptr}, attn_out_{nullptr};
+  torch::Tensor attn_hc_;
+  torch::nn::Sequential mlp_{nullptr};
   torch::nn::Linear wide_{nullptr};
   torch::Tensor feat_mean_, feat_std_;
 };

@@ -134,6 +134,16 @@ void save_checkpoint(const fs::path& dir, const std::shared_ptr<torch::nn::Modul
   }
 }
 
+// The identity a checkpoint must match to be resumed: everything but the time budget, so a training
+// stopped by its budget continues when rerun with a larger one.
+nlohmann::json resume_key(nlohmann::json identity) {
+  if (identity.is_object()) {
+    identity.erase("max_minutes");
+    for (auto& [key, value] : identity.items()) value = resume_key(value);
+  }
+  return identity;
+}
+
 bool try_resume(const std::string& name, const fs::path& dir, const nlohmann::json& identity,
                 const std::shared_ptr<torch::nn::Module>& model, torch::optim::Optimizer& opt,
                 LoopState& state) {
@@ -146,7 +156,7 @@ bool try_resume(const std::string& name, const fs::path& dir, const nlohmann::js
     spdlog::warn("{}: {} is unreadable ({}); starting over", name, path.string(), e.what());
     return false;
   }
-  if (j.value("identity", nlohmann::json()) != identity) {
+  if (resume_key(j.value("identity", nlohmann::json())) != resume_key(identity)) {
     spdlog::warn("{}: checkpoint in {} is from another config or dataset; starting over", name,
                  dir.string());
     return false;

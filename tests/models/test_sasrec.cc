@@ -83,6 +83,8 @@ TEST(Sasrec, ResumeEqualsUninterruptedTraining) {
   auto half = train_sasrec(data, opts, small_context(), resumed.path(), stop);
   EXPECT_FALSE(half.finished);
   EXPECT_FALSE(std::filesystem::exists(resumed / "model.pt"));
+  // A new time budget is not a new training: the checkpoint still resumes.
+  opts.train.max_minutes = 600;
   auto rest = train_sasrec(data, opts, small_context(), resumed.path(), quiet);
   EXPECT_TRUE(rest.resumed);
   EXPECT_TRUE(rest.finished);
