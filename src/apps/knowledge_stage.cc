@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -136,6 +137,17 @@ KnowledgeStageOutcome run_knowledge_stage(const Dataset& data, const KnowledgeSt
   const SpTokenizer tokenizer =
       SpTokenizer::train(texts, map.level_sizes(), o.tokenizer, dir / "tokenizer.model");
   const double tokenizer_seconds = seconds_since(tokenizer_start);
+  // How long explanations are in tokens: what the reasoner LM's context has to hold.
+  int64_t corpus_tokens = 0;
+  size_t longest = 0;
+  for (const Explanation& e : corpus.explanations) {
+    const size_t n = tokenizer.encode(e.text).size();
+    corpus_tokens += static_cast<int64_t>(n);
+    longest = std::max(longest, n);
+  }
+  const double mean_tokens =
+      corpus.explanations.empty() ? 0.0
+                                  : static_cast<double>(corpus_tokens) / corpus.explanations.size();
   spdlog::info("knowledge: tokenizer of {} pieces from {} texts in {:.1f} s",
                tokenizer.vocab_size(), texts.size(), tokenizer_seconds);
 
@@ -145,6 +157,9 @@ KnowledgeStageOutcome run_knowledge_stage(const Dataset& data, const KnowledgeSt
                     {"strong_pairs", knowledge.pairs.size()},
                     {"tokenizer_vocab_size", tokenizer.vocab_size()},
                     {"tokenizer_texts", texts.size()},
+                    {"corpus_tokens", corpus_tokens},
+                    {"mean_tokens_per_explanation", mean_tokens},
+                    {"max_tokens_per_explanation", longest},
                     {"sid_levels", map.levels()},
                     {"knowledge_seconds", knowledge_seconds},
                     {"corpus_seconds", corpus_seconds},

@@ -74,6 +74,8 @@ TEST(KnowledgeStage, WritesArtifactsWithCountsAndSkipsWhenUpToDate) {
   const SpTokenizer tok = SpTokenizer::load(dir / "tokenizer.model");
   EXPECT_EQ(tok.sid_level_sizes(), (std::vector<int32_t>{16, 16}));
   EXPECT_EQ(tok.vocab_size(), s["tokenizer_vocab_size"].get<int>());
+  EXPECT_GE(s["max_tokens_per_explanation"].get<double>(), s["mean_tokens_per_explanation"].get<double>());
+  EXPECT_GT(s["mean_tokens_per_explanation"].get<double>(), 10.0);
   std::istringstream corpus(read_file(dir / "corpus.jsonl"));
   std::string line;
   std::getline(corpus, line);
