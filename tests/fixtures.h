@@ -4,7 +4,9 @@
 #include <random>
 #include <string>
 
+#include "core/context.h"
 #include "data/dataset.h"
+#include "data/synth.h"
 
 namespace twistar::testing {
 
@@ -25,6 +27,22 @@ inline Dataset cycle_dataset(int users = 300, int items = 30, int length = 8) {
   }
   d.reindex();
   return d;
+}
+
+/// A small synthetic dataset with categories and brands (300 users, 200 items).
+inline Dataset small_synth() {
+  SynthOptions s;
+  s.users = 300;
+  s.items = 200;
+  s.categories = 8;
+  s.brands = 12;
+  return generate_synthetic(s);
+}
+
+inline Context one_thread() {
+  Context ctx;
+  ctx.threads = 1;
+  return ctx;
 }
 
 }  // namespace twistar::testing

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "apps/knowledge_stage.h"
 #include "apps/pipeline.h"
 #include "apps/sid_stage.h"
 #include "core/config.h"
@@ -155,6 +156,31 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
   sub->add_option("--swing-top-k", e.swing.top_k, "Swing neighbours kept per item");
 }
 
+void add_knowledge_options(CLI::App* sub, KnowledgeStageOptions& o) {
+  sub->add_option("--neighbors", o.knowledge.swing.top_k,
+                  "Swing neighbours per item that become candidate pairs");
+  sub->add_option("--min-co-users", o.knowledge.min_co_users,
+                  "A strong pair needs at least this many users who took both items");
+  sub->add_option("--swing-alpha", o.knowledge.swing.alpha, "Swing smoothing alpha");
+  sub->add_option("--explanations-per-pair", o.explain.per_pair,
+                  "Explanations per strong pair, each phrased differently (1-3)");
+  sub->add_option("--min-order-share", o.explain.min_order_share,
+                  "An order claim needs this share of co-users taking one item first");
+  sub->add_option("--min-order-support", o.explain.min_order_support,
+                  "An order claim needs at least this many co-users");
+  sub->add_option("--min-next-users", o.explain.min_next_users,
+                  "A 'bought right after' claim needs at least this many users");
+  sub->add_option("--vocab-size", o.tokenizer.vocab_size,
+                  "SentencePiece vocabulary, special and SID tokens included");
+  sub->add_option("--tokenizer-type", o.tokenizer.model_type, "SentencePiece model: unigram|bpe")
+      ->check(CLI::IsMember({"unigram", "bpe"}));
+  sub->add_option("--llm-url", o.chat.url,
+                  "OpenAI-compatible endpoint that writes the explanations, e.g. "
+                  "http://127.0.0.1:8080/v1 (empty: templates only)");
+  sub->add_option("--llm-model", o.chat.model, "The model field sent to --llm-url");
+  sub->add_option("--llm-timeout", o.chat.timeout_seconds, "Seconds per --llm-url request");
+}
+
 Dataset load_or_fail(const DataOptions& d) {
   Dataset data = load_dataset(d.path, d.load);
   spdlog::info("{}", data.summary());
@@ -285,6 +311,34 @@ void register_sid(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   });
 }
 
+void register_knowledge(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
+  auto data = std::make_shared<DataOptions>();
+  auto options = std::make_shared<KnowledgeStageOptions>();
+  auto run = std::make_shared<std::string>("runs/default");
+  auto force = std::make_shared<bool>(false);
+  auto* sub = app.add_subcommand(
+      "knowledge",
+      "Item-to-item knowledge -> explanation corpus -> SentencePiece tokenizer into run/knowledge "
+      "(needs run/sid)");
+  sub->add_option("--run", *run, "Run directory (reads run/sid/sid_map.json)");
+  sub->add_flag("--force", *force, "Rerun even if run/knowledge is up to date");
+  add_data_options(sub, *data, true);
+  add_knowledge_options(sub, *options);
+  sub->callback([g, data, options, run, force] {
+    setup(*g);
+    options->validate();
+    Dataset d = load_or_fail(*data);
+    auto r = run_knowledge_stage(d, *options, g->ctx, *run, *force);
+    const auto& s = r.stats;
+    std::cout << fmt::format(
+        "{} strong pairs -> {} explanations ({} sentences, {} distinct phrasings); tokenizer of "
+        "{} pieces; {:.1f} s{}\nwritten to {}\n",
+        s.value("strong_pairs", 0), s.value("explanations", 0), s.value("sentences", 0),
+        s.value("distinct_phrasings", 0), s.value("tokenizer_vocab_size", 0), r.seconds,
+        r.skipped ? " [reused]" : "", (fs::path(*run) / "knowledge").string());
+  });
+}
+
 void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto synth = std::make_shared<SynthOptions>();
   auto sasrec = std::make_shared<SasrecOptions>();
@@ -357,6 +411,7 @@ void register_commands(CLI::App& app, const std::string& command_line) {
   register_train(app, g);
   register_eval(app, g);
   register_sid(app, g);
+  register_knowledge(app, g);
   register_quickstart(app, g);
 }
 

@@ -40,6 +40,16 @@ TEST(Cli, MissingDataIsOneLineExitTwo) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
+TEST(Cli, KnowledgeWithoutSidsSaysWhatToRun) {
+  testing::TempDir tmp;
+  testing::write_text(tmp / "d" / "sequences.txt", "1 1 2 3 4\n2 2 3 4 1\n");
+  auto r = run_cli(tmp, "--quiet knowledge --data " + (tmp / "d").string() + " --run " +
+                            (tmp / "run").string());
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("run `twistar sid"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
 TEST(Cli, MalformedSequencesNameFileAndLine) {
   testing::TempDir tmp;
   testing::write_text(tmp / "d" / "sequences.txt", "1 1 2 3\n2 4 x 5\n");

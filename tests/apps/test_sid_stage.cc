@@ -13,19 +13,14 @@
 #include "data/synth.h"
 #include "sid/npy.h"
 #include "sid/sid_map.h"
+#include "fixtures.h"
 #include "test_util.h"
 
 namespace twistar {
 namespace {
 
-Dataset small_synth() {
-  SynthOptions s;
-  s.users = 300;
-  s.items = 200;
-  s.categories = 8;
-  s.brands = 12;
-  return generate_synthetic(s);
-}
+using testing::one_thread;
+using testing::small_synth;
 
 SidStageOptions small_options(const std::string& tokenizer) {
   SidStageOptions o;
@@ -38,12 +33,6 @@ SidStageOptions small_options(const std::string& tokenizer) {
   o.rqvae.epochs = 15;
   o.rqvae.batch_size = 64;
   return o;
-}
-
-Context one_thread() {
-  Context ctx;
-  ctx.threads = 1;
-  return ctx;
 }
 
 TEST(SidStage, CoherenceCountsPairsExactly) {
