@@ -12,6 +12,7 @@
 #include "graph/popularity.h"
 #include "models/sasrec_trainer.h"
 #include "models/sid_generator_trainer.h"
+#include "serve/item_table.h"
 #include "sid/sid_map.h"
 
 namespace twistar {
@@ -78,6 +79,9 @@ TrainStageOutcome run_sidgen_stage(const Dataset& data, const SidGeneratorOption
     throw_input_error("{}: missing; run `twistar sid --run {}` first", map_path.string(),
                       run_dir.string());
   const SidMap map = SidMap::load(map_path);
+  // Serving reads raw ids and training popularity from the run directory alone (serve/item_table.h);
+  // written even when the stage is reused, so older run directories gain it.
+  ItemTable::from_dataset(data).save(item_table_path(run_dir));
   fs::path dir = run_dir / "sidgen";
   nlohmann::json config = options.to_json();
   config["seed"] = ctx.seed;
