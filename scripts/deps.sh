@@ -7,7 +7,7 @@ packages=(
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libtomlplusplus-dev libcpp-httplib-dev zlib1g-dev libeigen3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  gnuplot wrk
+  gnuplot wrk jq curl                    # bench/serve.sh: wrk drives, curl waits for /healthz, jq writes results
 )
 missing=()
 for p in "${packages[@]}"; do

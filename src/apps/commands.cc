@@ -165,7 +165,7 @@ void add_serve_options(CLI::App* sub, ServeOptions& o, std::string& run, std::st
   sub->add_option("--max-body-bytes", o.max_body_bytes, "Largest request body accepted (bytes)");
   sub->add_option("--max-history", o.max_history, "Longest history accepted (items)");
   sub->add_option("--max-k", o.max_k, "Largest k accepted");
-  sub->add_option("--default-k", o.default_k, "k when a request does not give one");
+  sub->add_option("--default-k", o.default_k, "k when a request does not give one (capped at --max-k)");
   sub->add_flag("--strict", o.strict,
                 "Unknown history items are a 400 (otherwise dropped and listed in the answer)");
   sub->add_option("--fast-beam", o.fast_beam, "fast_rec beam width (raised to k when smaller)");

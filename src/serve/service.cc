@@ -1,5 +1,6 @@
 #include "serve/service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -40,8 +41,7 @@ void ServeOptions::validate() const {
     throw_input_error("max_body_bytes: must be >= 16, got {}", max_body_bytes);
   if (max_history < 1) throw_input_error("max_history: must be >= 1, got {}", max_history);
   if (max_k < 1) throw_input_error("max_k: must be >= 1, got {}", max_k);
-  if (default_k < 1 || default_k > max_k)
-    throw_input_error("default_k: must be in [1, max_k = {}], got {}", max_k, default_k);
+  if (default_k < 1) throw_input_error("default_k: must be >= 1, got {}", default_k);
   if (fast_beam < 1) throw_input_error("fast_beam: must be >= 1, got {}", fast_beam);
   if (rank_candidates < 1)
     throw_input_error("rank_candidates: must be >= 1, got {}", rank_candidates);
@@ -93,7 +93,7 @@ Service::Request Service::parse(const std::string& body) const {
                       item.key()));
   }
   Request r;
-  r.k = options_.default_k;
+  r.k = std::min(options_.default_k, options_.max_k);
   bool strict = read_bool(j, "strict", options_.strict);
   r.explain = read_bool(j, "explain", true);
   r.exclude_history = read_bool(j, "exclude_history", true);

@@ -33,7 +33,7 @@ struct ServeOptions {
   int max_history = 1000;
   /// Largest k accepted.
   int max_k = 100;
-  /// k when a request does not say.
+  /// k when a request does not say (capped at max_k).
   int default_k = 10;
   /// Unknown history items are a 400 (otherwise they are dropped and listed in the answer); a
   /// request's own "strict" overrides this.

@@ -406,7 +406,7 @@ TEST_F(Serve, RecommendCommandPrintsTheServiceAnswer) {
   EXPECT_EQ(rank.code, 2);
   EXPECT_NE(rank.err.find("run/ranker"), std::string::npos) << rank.err;
   // Limits from a TOML config table, overridden on the command line.
-  testing::write_text(tmp / "c.toml", "[recommend]\nmax_k = 5\n");
+  testing::write_text(tmp / "c.toml", "[recommend]\nmax-k = 5\n");
   std::string config = "--config " + (tmp / "c.toml").string() + " ";
   auto limited = testing::run_cli(tmp, config + base + "--history item4 --k 6");
   EXPECT_EQ(limited.code, 2);
