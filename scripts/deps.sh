@@ -8,7 +8,7 @@ packages=(
   libtomlplusplus-dev libcpp-httplib-dev zlib1g-dev libeigen3-dev
   libxgboost-dev                        # the gradient-boosted ranker (LambdaMART)
   libgtest-dev libgmock-dev libbenchmark-dev
-  gnuplot wrk
+  gnuplot wrk jq curl                    # bench/serve.sh: wrk drives, curl waits for /healthz, jq writes results
 )
 missing=()
 for p in "${packages[@]}"; do

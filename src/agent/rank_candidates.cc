@@ -285,6 +285,7 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
   const bool cached = cached_meta.is_object() && cached_meta.value("identity", nlohmann::json()) == lists_identity;
   if (cached) {
     result.train_hit_rate = cached_meta.value("train_hit_rate", 0.0);
+    result.list_seconds = cached_meta.value("seconds", 0.0);
     torch::serialize::InputArchive a;
     a.load_from(lists_path.string());
     for (auto* part : {&train, &valid}) {
@@ -351,13 +352,16 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
     }
     write_path_atomic(lists_path, [&](const fs::path& p) { a.save_to(p.string()); });
     write_file_atomic(lists_meta,
-                      nlohmann::json{{"identity", lists_identity}, {"train_hit_rate", result.train_hit_rate}}.dump(2));
+                      nlohmann::json{{"identity", lists_identity},
+                                     {"train_hit_rate", result.train_hit_rate},
+                                     {"seconds", seconds_since(t0)}}
+                          .dump(2));
+    result.list_seconds = seconds_since(t0);
   }
   if (train.size() == 0) throw_input_error("{}: fast_rec found no training target; cannot train a ranker", data.name);
   if (!reads_sasrec)
     for (auto* part : {&train, &valid})
       part->features.narrow(2, kFirstSasrecFeature, kNumRankFeatures - kFirstSasrecFeature).zero_();
-  result.list_seconds = seconds_since(t0);
   result.train_lists = train.size();
   result.valid_lists = valid.size();
   result.valid_hit_rate = valid.label.ge(0).to(torch::kDouble).mean().item<double>();

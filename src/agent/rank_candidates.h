@@ -68,6 +68,7 @@ struct RankerTrainResult {
   int64_t train_lists = 0, valid_lists = 0;
   /// Share of training / validation lists whose target fast_rec(m) found.
   double train_hit_rate = 0, valid_hit_rate = 0;
+  /// Building the candidate lists (when they were cached: the time it took to build them).
   double list_seconds = 0, train_seconds = 0;
   bool finished = false;
 };

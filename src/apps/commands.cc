@@ -12,6 +12,8 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "eval/report.h"
+#include "serve/http_server.h"
+#include "serve/service.h"
 
 namespace twistar {
 namespace fs = std::filesystem;
@@ -179,6 +181,22 @@ void add_knowledge_options(CLI::App* sub, KnowledgeStageOptions& o) {
                   "http://127.0.0.1:8080/v1 (empty: templates only)");
   sub->add_option("--llm-model", o.chat.model, "The model field sent to --llm-url");
   sub->add_option("--llm-timeout", o.chat.timeout_seconds, "Seconds per --llm-url request");
+}
+
+void add_serve_options(CLI::App* sub, ServeOptions& o, std::string& run, std::string& data) {
+  sub->add_option("--run", run, "Run directory (run/sid, run/sidgen, run/items.tsv)")->required();
+  sub->add_option("--data", data,
+                  "Dataset the run was trained on; only read when run/items.tsv is missing "
+                  "(run directories made before the sidgen stage wrote it)");
+  sub->add_option("--max-body-bytes", o.max_body_bytes, "Largest request body accepted (bytes)");
+  sub->add_option("--max-history", o.max_history, "Longest history accepted (items)");
+  sub->add_option("--max-k", o.max_k, "Largest k accepted");
+  sub->add_option("--default-k", o.default_k, "k when a request does not give one (capped at --max-k)");
+  sub->add_flag("--strict", o.strict,
+                "Unknown history items are a 400 (otherwise dropped and listed in the answer)");
+  sub->add_option("--fast-beam", o.fast_beam, "fast_rec beam width (raised to k when smaller)");
+  sub->add_option("--rank-candidates", o.rank_candidates,
+                  "fast_rec candidates handed to rank_candidates in mode rank");
 }
 
 Dataset load_or_fail(const DataOptions& d) {
@@ -389,6 +407,100 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   });
 }
 
+void register_serve(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
+  auto limits = std::make_shared<ServeOptions>();
+  auto http = std::make_shared<HttpOptions>();
+  auto run = std::make_shared<std::string>();
+  auto data = std::make_shared<std::string>();
+  auto* sub = app.add_subcommand(
+      "serve",
+      "HTTP JSON service: POST /v1/recommend, GET /healthz, GET /metrics (stops on SIGTERM)");
+  add_serve_options(sub, *limits, *run, *data);
+  sub->add_option("--host", http->host, "Address to bind (0.0.0.0 for every interface)");
+  sub->add_option("--port", http->port, "TCP port (0 = any free port, printed at start)");
+  sub->add_option("--threads", http->threads,
+                  "Worker threads, one request each (an open keep-alive connection holds one)");
+  sub->callback([g, limits, http, run, data] {
+    setup(*g);
+    limits->validate();
+    http->validate();
+    install_shutdown_signals();
+    HttpServer server(*http, *limits);
+    int port = server.bind();
+    server.start();
+    std::cout << fmt::format("listening on http://{}:{}", http->host, port) << std::endl;
+    try {
+      server.set_service(load_service(*run, *limits, g->ctx, *data));
+    } catch (...) {
+      server.stop();
+      throw;
+    }
+    spdlog::info("models loaded from {}; ready", *run);
+    int sig = wait_for_shutdown_signal();
+    spdlog::info("signal {}: finishing the requests in flight", sig);
+    server.stop();
+    std::cout << "stopped" << std::endl;
+  });
+}
+
+/// The human-readable form of an answer: one line per item, then the plan and the notes.
+std::string answer_text(const nlohmann::json& a) {
+  std::string out;
+  int rank = 1;
+  for (const auto& item : a["items"])
+    out += fmt::format("{:>3}  {:<16} index {:<8} score {:.4f}\n", rank++,
+                       item["id"].get<std::string>(), item["index"].get<int>(),
+                       item["score"].get<double>());
+  std::string plan;
+  for (const auto& step : a.value("plan", nlohmann::json::array()))
+    plan += fmt::format("{}{}({}) {:.2f} ms", plan.empty() ? "" : " -> ",
+                        step["tool"].get<std::string>(), step["args"]["k"].get<int>(),
+                        step["latency_ms"].get<double>());
+  out += fmt::format("mode {} ran {}: {}total {:.2f} ms\n", a["mode"].get<std::string>(),
+                     a["ran"].get<std::string>(), plan.empty() ? "" : plan + "; ",
+                     a["latency_ms"]["total"].get<double>());
+  if (!a["unknown_items"].empty())
+    out += "unknown items (ignored): " + dump_json(a["unknown_items"]) + "\n";
+  if (a.contains("note")) out += "note: " + a["note"].get<std::string>() + "\n";
+  return out;
+}
+
+void register_recommend(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
+  auto limits = std::make_shared<ServeOptions>();
+  auto run = std::make_shared<std::string>();
+  auto data = std::make_shared<std::string>();
+  auto history = std::make_shared<std::vector<std::string>>();
+  auto k = std::make_shared<int>(10);
+  auto mode = std::make_shared<std::string>("auto");
+  auto keep = std::make_shared<bool>(false);
+  auto json = std::make_shared<bool>(false);
+  auto* sub =
+      app.add_subcommand("recommend", "Recommend for one history; prints the service's answer");
+  add_serve_options(sub, *limits, *run, *data);
+  sub->add_option("--history", *history, "Raw item ids, oldest first, comma-separated")
+      ->delimiter(',');
+  sub->add_option("--k", *k, "Items to recommend");
+  sub->add_option("--mode", *mode, "auto|fast|rank|slow");
+  sub->add_flag("--keep-history", *keep, "Keep history items among the recommendations");
+  sub->add_flag("--json", *json, "Print the answer as the JSON the HTTP API returns");
+  sub->callback([g, limits, run, data, history, k, mode, keep, json] {
+    setup(*g);
+    nlohmann::json request = {{"history", nlohmann::json::array()}, {"k", *k}, {"mode", *mode},
+                              {"exclude_history", !*keep}};
+    for (const auto& id : *history)
+      if (!id.empty()) request["history"].push_back(id);
+    auto service = load_service(*run, *limits, g->ctx, *data);
+    auto answer = service->handle(dump_json(request));
+    if (answer.status != 200) {
+      const auto& e = answer.body["error"];
+      std::string message = e.value("message", "");
+      if (answer.status >= 500) throw Error(message);
+      throw InputError(message);
+    }
+    std::cout << (*json ? dump_json(answer.body, 2) + "\n" : answer_text(answer.body));
+  });
+}
+
 }  // namespace
 
 void register_commands(CLI::App& app, const std::string& command_line) {
@@ -413,6 +525,8 @@ void register_commands(CLI::App& app, const std::string& command_line) {
   register_sid(app, g);
   register_knowledge(app, g);
   register_quickstart(app, g);
+  register_serve(app, g);
+  register_recommend(app, g);
 }
 
 }  // namespace twistar

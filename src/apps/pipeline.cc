@@ -13,6 +13,7 @@
 #include "graph/popularity.h"
 #include "models/sasrec_trainer.h"
 #include "models/sid_generator_trainer.h"
+#include "serve/item_table.h"
 #include "sid/sid_map.h"
 
 namespace twistar {
@@ -79,6 +80,9 @@ TrainStageOutcome run_sidgen_stage(const Dataset& data, const SidGeneratorOption
     throw_input_error("{}: missing; run `twistar sid --run {}` first", map_path.string(),
                       run_dir.string());
   const SidMap map = SidMap::load(map_path);
+  // Serving reads raw ids and training popularity from the run directory alone (serve/item_table.h);
+  // written even when the stage is reused, so older run directories gain it.
+  ItemTable::from_dataset(data).save(item_table_path(run_dir));
   fs::path dir = run_dir / "sidgen";
   nlohmann::json config = options.to_json();
   config["seed"] = ctx.seed;
@@ -133,6 +137,8 @@ TrainStageOutcome run_ranker_stage(const Dataset& data, const RankerOptions& opt
     m->metrics["valid_hit_rate"] = r.valid_hit_rate;
     m->metrics["list_seconds"] = r.list_seconds;
     m->metrics["best_epoch"] = r.best_epoch;
+    m->metrics["fit_seconds"] = r.train_seconds;
+    m->wall_seconds = r.train_seconds + r.list_seconds;
     m->save(dir);
   }
   TrainStageOutcome out;

@@ -36,7 +36,8 @@ TrainStageOutcome run_sasrec_stage(const Dataset& data, const SasrecOptions& opt
 
 /// The `sidgen` stage: trains the SID generator on the SIDs of run/sid (run `twistar sid` first)
 /// into run/sidgen, early-stopped on fast_rec's validation NDCG@10. Reused when its config, data and
-/// SID map are unchanged; resumes an interrupted training.
+/// SID map are unchanged; resumes an interrupted training. Also writes run/items.tsv (raw ids and
+/// training popularity, serve/item_table.h), which serving needs beside the model.
 TrainStageOutcome run_sidgen_stage(const Dataset& data, const SidGeneratorOptions& options,
                                    const Context& ctx, const std::filesystem::path& run_dir,
                                    bool progress, bool force = false);

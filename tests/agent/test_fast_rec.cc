@@ -5,6 +5,7 @@
 #include "agent/fast_rec.h"
 #include "core/error.h"
 #include "fixtures.h"
+#include "model_fixtures.h"
 #include "models/sid_generator_trainer.h"
 #include "test_util.h"
 
@@ -12,42 +13,9 @@ namespace twistar {
 namespace {
 
 using testing::cycle_dataset;
-
-// 30 items, SIDs (i / 8, i % 8): neighbours on the cycle mostly share their first code.
-SidMap cycle_sids() {
-  CodeMatrix codes(30, 2);
-  for (int i = 0; i < 30; ++i) {
-    codes(i, 0) = i / 8;
-    codes(i, 1) = i % 8;
-  }
-  return SidMap::build(codes, {4, 8});
-}
-
-SidGeneratorOptions small_options(const std::string& history_tokens = "item") {
-  SidGeneratorOptions o;
-  o.dim = 32;
-  o.layers = 1;
-  o.heads = 2;
-  o.decoder_layers = 1;
-  o.dropout = 0.1;
-  o.attn_dropout = 0.0;
-  o.max_len = 10;
-  o.history_tokens = history_tokens;
-  o.train.lr = 5e-3;
-  o.train.batch_size = 32;
-  o.train.epochs = 12;
-  o.train.patience = 50;
-  o.valid_users = 0;
-  o.valid_beam = 10;
-  return o;
-}
-
-Context small_context() {
-  Context c;
-  c.threads = 1;
-  c.seed = 11;
-  return c;
-}
+using testing::cycle_sids;
+using testing::small_context;
+using testing::small_sidgen_options;
 
 SidGeneratorTrainResult train(const Dataset& data, const SidMap& map, const SidGeneratorOptions& o,
                               const std::filesystem::path& dir, int stop_after = 0) {
@@ -66,7 +34,7 @@ TEST(FastRec, SidGeneratorLearnsDeterministicTransitions) {
   auto map = cycle_sids();
   for (const char* tokens : {"item", "code"}) {
     testing::TempDir tmp;
-    auto r = train(data, map, small_options(tokens), tmp.path());
+    auto r = train(data, map, small_sidgen_options(tokens), tmp.path());
     EXPECT_TRUE(r.loop.finished);
     EXPECT_GT(r.loop.best, 0.9) << tokens;
     FastRec tool(r.model, std::make_shared<SidMap>(map));
@@ -82,7 +50,7 @@ TEST(FastRec, SidGeneratorLearnsDeterministicTransitions) {
 TEST(FastRec, ResumeEqualsUninterruptedTraining) {
   auto data = cycle_dataset(120);
   auto map = cycle_sids();
-  auto o = small_options();
+  auto o = small_sidgen_options();
   o.train.epochs = 4;
   testing::TempDir straight, resumed;
   auto full = train(data, map, o, straight.path());
@@ -114,7 +82,7 @@ TEST(FastRec, ResumeEqualsUninterruptedTraining) {
 
 TEST(FastRec, ToolRecordsCostCallsAndCandidates) {
   auto map = cycle_sids();
-  auto o = small_options();
+  auto o = small_sidgen_options();
   torch::manual_seed(1);
   SidGenerator model(map.sids(), map.level_sizes(), o);
   FastRec tool(model, std::make_shared<SidMap>(map), FastRecOptions{5, 2});
@@ -146,7 +114,7 @@ TEST(FastRec, RejectsAModelTrainedOnOtherSids) {
   auto map = cycle_sids();
   CodeMatrix other = map.sids();
   std::swap(other(0, 1), other(1, 1));
-  SidGenerator model(other, map.level_sizes(), small_options());
+  SidGenerator model(other, map.level_sizes(), small_sidgen_options());
   EXPECT_THROW(FastRec(model, std::make_shared<SidMap>(map)), InputError);
   EXPECT_THROW(load_fast_rec("/nonexistent-run", small_context()), InputError);
 }

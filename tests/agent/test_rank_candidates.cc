@@ -8,6 +8,7 @@
 #include "apps/pipeline.h"
 #include "core/error.h"
 #include "fixtures.h"
+#include "model_fixtures.h"
 #include "models/sid_generator_trainer.h"
 #include "test_util.h"
 
@@ -156,12 +157,7 @@ class RankStage : public ::testing::Test {
   static void SetUpTestSuite() {
     tmp_ = new testing::TempDir();
     data_ = new Dataset(testing::cycle_dataset(120, 30, 8));
-    CodeMatrix codes(30, 2);
-    for (int i = 0; i < 30; ++i) {
-      codes(i, 0) = i / 8;
-      codes(i, 1) = i % 8;
-    }
-    SidMap::build(codes, {4, 8}).save(run() / "sid" / "sid_map.json");
+    testing::cycle_sids().save(run() / "sid" / "sid_map.json");
     SidGeneratorOptions g;
     g.dim = 16;
     g.layers = 1;

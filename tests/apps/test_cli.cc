@@ -1,26 +1,16 @@
 // End-to-end tests of the `twistar` program: exit codes, one-line errors, config files, quickstart.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
 #include "core/atomic_file.h"
 #include "test_util.h"
 
 namespace twistar {
 namespace {
 
-struct Run {
-  int code;
-  std::string out, err;
-};
-
-Run run_cli(const testing::TempDir& tmp, const std::string& args) {
-  std::string out = (tmp / "stdout").string(), err = (tmp / "stderr").string();
-  std::string cmd = std::string(TWISTAR_CLI_PATH) + " " + args + " >" + out + " 2>" + err;
-  int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out), read_file(err)};
-}
+using testing::run_cli;
 
 TEST(Cli, HelpListsSubcommandsWithDefaults) {
   testing::TempDir tmp;

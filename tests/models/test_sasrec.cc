@@ -4,12 +4,14 @@
 #include "data/split.h"
 #include "models/sasrec_trainer.h"
 #include "fixtures.h"
+#include "model_fixtures.h"
 #include "test_util.h"
 
 namespace twistar {
 namespace {
 
 using testing::cycle_dataset;
+using testing::small_context;
 
 SasrecOptions small_options() {
   SasrecOptions o;
@@ -24,13 +26,6 @@ SasrecOptions small_options() {
   o.train.epochs = 12;
   o.train.patience = 50;
   return o;
-}
-
-Context small_context() {
-  Context c;
-  c.threads = 1;
-  c.seed = 11;
-  return c;
 }
 
 TEST(Sasrec, LearnsDeterministicTransitions) {
