@@ -3,6 +3,8 @@
 // `tune` (the rule-based engineer) tests one hypothesis per trial: it changes one axis (or a
 // related pair) of the best configuration so far, in the direction the memory suggests, in this
 // order of preference:
+//   0. (tuner.cc) the first trial of a new run on a dataset the memory already knows: the best
+//      remembered configuration, retrained in this run;
 //   1. first trial on a dataset: the defaults, or, when heuristics from other datasets exist,
 //      the defaults with every transferable heuristic learnt from a default value applied
 //      (transfer);

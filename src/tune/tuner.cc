@@ -34,9 +34,22 @@ int trials_to_reach(const std::vector<TrialRecord>& trials, double target, doubl
 
 namespace {
 
-Proposal propose(const TuneOptions& o, const ProposalContext& c, std::mt19937_64& rng) {
+Proposal propose(const TuneOptions& o, const ProposalContext& c, bool first_of_run, std::mt19937_64& rng) {
   if (o.method == "random") return propose_random(c, rng);
   if (o.method == "tpe") return propose_tpe(c, o.tpe, rng);
+  if (first_of_run && !c.trials.empty()) {
+    // A new run on a dataset the memory knows: retrain the best remembered configuration first,
+    // so the run can select it (its model lives in another run directory) and later trials have a
+    // parent measured here.
+    const TrialRecord* best = &c.trials.front();
+    for (const auto& t : c.trials)
+      if (std::isfinite(t.outcome.valid) && (!std::isfinite(best->outcome.valid) || t.outcome.valid > best->outcome.valid))
+        best = &t;
+    return {c.space->snap(best->params),
+            {"memory", fmt::format("memory: the best configuration remembered for this dataset (trial #{}, valid NDCG@10 {:.4f})",
+                                   best->id, best->outcome.valid),
+             0, {}}};
+  }
   if (o.llm.enabled() && !c.trials.empty()) {
     std::string why;
     if (auto p = llm_propose(o.llm, c, why)) return *p;
@@ -137,12 +150,18 @@ TuneResult run_tune(const Dataset& data, TrialRunner& runner, const TrialBudget&
   std::vector<TrialRecord> all = memory.load_trials();
   TuneResult result;
   int next_id = 1;
+  bool budget_warned = false;
   for (const auto& t : all) {
     next_id = std::max(next_id, t.id + 1);
     if (t.run != run_id || t.model != space.model()) continue;
     if (t.method != o.method)
       throw_input_error("{}: run {} was tuned with --method {}; use another --run for --method {}",
                         (memory.dataset_dir() / "trials.jsonl").string(), run_id, t.method, o.method);
+    if (t.budget != budget.to_json() && !budget_warned) {
+      budget_warned = true;
+      spdlog::warn("tune: trial {} of {} ran under another budget ({}); their scores may not compare",
+                   t.index, run_id, t.budget.dump());
+    }
     result.trials.push_back(t);
   }
   if (!result.trials.empty())
@@ -169,7 +188,7 @@ TuneResult run_tune(const Dataset& data, TrialRunner& runner, const TrialBudget&
       }
       c.heuristics = heuristics;
       std::mt19937_64 rng(o.seed * 1000003ULL + static_cast<uint64_t>(index));
-      prop = propose(o, c, rng);
+      prop = propose(o, c, result.trials.empty(), rng);
       write_file_atomic(pending_path, proposal_json(index, space.model(), *prop).dump(2) + "\n");
     }
     spdlog::info("tune: trial {}/{}: {} [{}]", index, o.trials, prop->hypothesis.text, space.describe(prop->params));

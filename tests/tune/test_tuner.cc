@@ -56,6 +56,13 @@ TEST(Tuner, RuleBasedTuningTestsOneHypothesisPerTrialAndReportsOnce) {
   EXPECT_TRUE(again.trained.empty());
   EXPECT_EQ(again.tests, 0);
   EXPECT_EQ(r2.best_id, r.best_id);
+
+  // A new run on the same memory starts by retraining the best remembered configuration.
+  FakeRunner next;
+  auto r3 = run_tune(data, next, TrialBudget{}, tune_options(dir, "tune", 2, "run2"));
+  EXPECT_EQ(r3.trials[0].hypothesis.source, "memory");
+  EXPECT_EQ(r3.trials[0].params, r.report["best"]["params"].get<ParamSet>());
+  EXPECT_NE(r3.trials[1].params, r3.trials[0].params);
 }
 
 TEST(Tuner, InterruptedRunLosesNothing) {
