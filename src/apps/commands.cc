@@ -7,6 +7,7 @@
 #include "apps/knowledge_stage.h"
 #include "apps/pipeline.h"
 #include "apps/sid_stage.h"
+#include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -14,6 +15,7 @@
 #include "eval/report.h"
 #include "serve/http_server.h"
 #include "serve/service.h"
+#include "tune/tuner.h"
 
 namespace twistar {
 namespace fs = std::filesystem;
@@ -501,6 +503,55 @@ void register_recommend(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   });
 }
 
+void register_tune(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
+  auto data = std::make_shared<DataOptions>();
+  auto tune = std::make_shared<TuneOptions>();
+  auto budget = std::make_shared<TrialBudget>();
+  auto model = std::make_shared<std::string>("sasrec");
+  auto seed = std::make_shared<int64_t>(-1);
+  auto memory = std::make_shared<std::string>(tune->memory.string());
+  auto run = std::make_shared<std::string>(tune->run.string());
+  auto* sub = app.add_subcommand(
+      "tune", "Tune a model's hyper-parameters in a closed loop (train, reflect, remember, propose); "
+              "reruns continue where they stopped");
+  sub->add_option("--model", *model, "Model to tune: sasrec | fast_rec (the SID generator; needs run/sid)")
+      ->check(CLI::IsMember({"sasrec", "fast_rec"}));
+  add_data_options(sub, *data, true);
+  sub->add_option("--trials", tune->trials, "Trials in this run (a rerun continues up to this number)");
+  sub->add_option("--memory", *memory, "Memory directory: trial logs, per-dataset lessons, heuristics");
+  sub->add_option("--run", *run, "Run directory: the trials' trainings and tune_report.{json,md}");
+  sub->add_option("--method", tune->method, "tune (memory-driven rules) | random | tpe")
+      ->check(CLI::IsMember({"tune", "random", "tpe"}));
+  sub->add_option("--seed", *seed, "Seed of the search and of every trial's training (-1 = the global --seed)");
+  sub->add_option("--trial-minutes", budget->minutes, "Training minutes per trial (0 = no limit)");
+  sub->add_option("--trial-epochs", budget->epochs, "Maximum epochs per trial");
+  sub->add_option("--trial-patience", budget->patience, "Early stopping per trial: validations without gain");
+  sub->add_option("--tpe-gamma", tune->tpe.gamma, "TPE: share of the trials that count as good");
+  sub->add_option("--tpe-candidates", tune->tpe.candidates, "TPE: candidates drawn from l(x) per proposal");
+  sub->add_option("--tpe-startup", tune->tpe.startup, "TPE: random trials before TPE takes over");
+  sub->add_option("--llm-url", tune->llm.url,
+                  "OpenAI-compatible API base URL (e.g. http://127.0.0.1:8000/v1) that writes reflections "
+                  "and proposals; empty = the rule-based engineer only");
+  sub->add_option("--llm-model", tune->llm.model, "Model name sent to --llm-url");
+  sub->add_option("--llm-timeout", tune->llm.timeout_s, "Seconds to wait for the LLM's reply");
+  sub->callback([g, data, tune, budget, model, seed, memory, run] {
+    setup(*g);
+    Context ctx = g->ctx;
+    if (*seed >= 0) ctx.seed = static_cast<uint64_t>(*seed);
+    tune->seed = ctx.seed;
+    tune->memory = *memory;
+    tune->run = *run;
+    tune->progress = !g->quiet;
+    tune->validate();
+    budget->validate();
+    Dataset d = load_or_fail(*data);
+    auto runner = make_trial_runner(*model, d, ctx, *run, *budget, !g->quiet);
+    run_tune(d, *runner, *budget, *tune);
+    std::cout << read_file(fs::path(*run) / "tune_report.md") << "report: "
+              << (fs::path(*run) / "tune_report.md").string() << "\nmemory: " << *memory << "\n";
+  });
+}
+
 }  // namespace
 
 void register_commands(CLI::App& app, const std::string& command_line) {
@@ -527,6 +578,7 @@ void register_commands(CLI::App& app, const std::string& command_line) {
   register_quickstart(app, g);
   register_serve(app, g);
   register_recommend(app, g);
+  register_tune(app, g);
 }
 
 }  // namespace twistar

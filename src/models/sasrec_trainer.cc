@@ -96,6 +96,7 @@ SasrecTrainResult train_sasrec(const Dataset& data, const SasrecOptions& o, cons
   result.best_valid_ndcg10 = loop.best;
   result.train_seconds = loop.seconds;
   result.curve = loop.curve;
+  result.loop = loop;
   result.resumed = loop.resumed;
   result.finished = loop.finished;
   if (!result.finished) return result;

@@ -26,6 +26,8 @@ struct SasrecTrainResult {
   bool finished = false;
   /// Validation NDCG@10 per evaluated epoch (the learning curve).
   std::vector<double> curve;
+  /// The training loop's full result (with the training loss per epoch).
+  LoopResult loop;
 };
 
 /// Trains on `data` (training parts only; validation targets only for early stopping) into `dir`.

@@ -1,6 +1,7 @@
 #include "models/training_loop.h"
 
 #include <chrono>
+#include <cmath>
 
 #include "core/atomic_file.h"
 #include "core/hash.h"
@@ -91,10 +92,14 @@ struct LoopState {
   double elapsed = 0.0;
   double lr = 0.0;
   std::vector<double> curve;
+  std::vector<double> losses;
 
   nlohmann::json to_json() const {
-    return {{"epoch", epoch}, {"best_epoch", best_epoch}, {"best", best},
-            {"bad_evals", bad_evals}, {"elapsed", elapsed}, {"lr", lr}, {"curve", curve}};
+    // JSON has no NaN: a diverged epoch's loss is stored as null.
+    nlohmann::json l = nlohmann::json::array();
+    for (double v : losses) l.push_back(std::isfinite(v) ? nlohmann::json(v) : nlohmann::json());
+    return {{"epoch", epoch}, {"best_epoch", best_epoch}, {"best", best}, {"bad_evals", bad_evals},
+            {"elapsed", elapsed}, {"lr", lr}, {"curve", curve}, {"losses", l}};
   }
   static LoopState from_json(const nlohmann::json& j) {
     LoopState s;
@@ -105,6 +110,9 @@ struct LoopState {
     s.elapsed = j.at("elapsed");
     s.lr = j.at("lr");
     s.curve = j.at("curve").get<std::vector<double>>();
+    // Checkpoints written before the loss was recorded have no "losses".
+    for (const auto& v : j.value("losses", nlohmann::json::array()))
+      s.losses.push_back(v.is_number() ? v.get<double>() : std::nan(""));
     return s;
   }
 };
@@ -196,6 +204,7 @@ LoopResult run_training_loop(const std::string& name, const fs::path& dir,
   while (!budget_spent && state.epoch < o.epochs && state.bad_evals < o.patience) {
     double loss = cb.train_epoch(state.epoch + 1);
     state.epoch += 1;
+    state.losses.push_back(loss);
     if (state.epoch % o.eval_every == 0 || state.epoch == o.epochs) {
       double metric = cb.validate();
       state.curve.push_back(metric);
@@ -233,6 +242,7 @@ LoopResult run_training_loop(const std::string& name, const fs::path& dir,
   result.best = state.best;
   result.seconds = state.elapsed;
   result.curve = state.curve;
+  result.losses = state.losses;
   result.finished = !interrupted;
   torch::load(model, (dir / "best.pt").string());
   return result;

@@ -69,6 +69,8 @@ struct LoopResult {
   bool finished = false;
   /// The validation metric per evaluated epoch (the learning curve).
   std::vector<double> curve;
+  /// The mean training loss of every epoch (NaN when training diverged).
+  std::vector<double> losses;
 };
 
 struct LoopCallbacks {

@@ -1,12 +1,11 @@
 #include "serve/service.h"
 
-#include "agent/rank_candidates.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 
 #include "agent/fast_rec.h"
+#include "agent/rank_candidates.h"
 #include "core/log.h"
 
 namespace twistar {

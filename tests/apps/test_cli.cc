@@ -60,6 +60,30 @@ TEST(Cli, ConfigFileSetsOptions) {
   EXPECT_NE(bad.code, 0);
 }
 
+TEST(Cli, TuneTakesItsOptionsFromTheConfigAndExplainsMissingSids) {
+  testing::TempDir tmp;
+  auto help = run_cli(tmp, "tune --help");
+  EXPECT_NE(help.out.find("--method TEXT:{tune,random,tpe}=tune"), std::string::npos) << help.out;
+  auto synth = run_cli(tmp, "synth --out " + (tmp / "d").string() + " --users 150 --items 40");
+  ASSERT_EQ(synth.code, 0) << synth.err;
+  testing::write_text(tmp / "c.toml", "[tune]\ntrials = 1\ntrial-epochs = 1\nmethod = \"tpe\"\n");
+  std::string common = " --data " + (tmp / "d").string() + " --memory " + (tmp / "mem").string() +
+                       " --run " + (tmp / "run").string();
+  auto r = run_cli(tmp, "--quiet --config " + (tmp / "c.toml").string() + " tune" + common);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("tpe method"), std::string::npos) << r.out;
+  auto report = nlohmann::json::parse(read_file(tmp / "run" / "tune_report.json"));
+  EXPECT_EQ(report["trials"].size(), 1u);
+  EXPECT_TRUE(report["test"].contains("ndcg@10"));
+  auto fast = run_cli(tmp, "tune --model fast_rec" + common);
+  EXPECT_EQ(fast.code, 2);
+  EXPECT_NE(fast.err.find("run `twistar sid"), std::string::npos) << fast.err;
+  testing::write_text(tmp / "mem" / "heuristics.json", "{\"heuristics\": 3}");
+  auto bad = run_cli(tmp, "tune --method tpe --trials 2" + common);
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("heuristics.json: missing field 'heuristics'"), std::string::npos) << bad.err;
+}
+
 TEST(Cli, QuickstartRunsEndToEndAndReusesStages) {
   testing::TempDir tmp;
   std::string args = "--quiet --threads 2 quickstart --run " + (tmp / "run").string() +
