@@ -39,13 +39,13 @@ struct ToolArgs {
 
 struct Observation {
   std::string tool;
-  /// Why the call was invalid (e.g. rank_candidates before any fast_rec); empty when it ran. An
-  /// invalid call returns no items and leaves the request's candidates alone.
-  std::string error;
   /// Best first, with the tool's scores.
   Ranking items;
   /// Wall time this call spent on the request (a batched call's time split evenly), milliseconds.
   double cost_ms = 0.0;
+  /// Why the call was invalid (e.g. rank_candidates before any fast_rec); empty when it ran. An
+  /// invalid call returns no items and leaves the request's candidates alone.
+  std::string error;
 };
 
 class Tool {
