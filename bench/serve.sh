@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Serving load test (issue 8): `twistar serve` on loopback, wrk POSTing the dataset's test histories
-# to /v1/recommend, once per mode (fast, auto). Reports throughput, p50/p90/p99 latency and errors.
+# to /v1/recommend, once per mode (fast, auto, and rank when RUN has a ranker). Reports throughput, p50/p90/p99 latency and errors.
 #
 #   bench/serve.sh [dataset]            default: amazon2014_beauty
 #
@@ -73,7 +73,10 @@ curl -sf "$url/healthz" >/dev/null || { echo "server not ready" >&2; cat "$work/
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d3s -s bench/serve.lua "$url" -- "$work/bodies.jsonl" fast \
   > /dev/null  # warm-up
-for mode in fast auto; do
+modes=(fast auto)
+# Mode rank too when the run has a trained ranker (bench/fast_rank.sh).
+[ -f "$RUN/ranker/manifest.json" ] && modes+=(rank)
+for mode in "${modes[@]}"; do
   wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/serve.lua "$url" -- \
     "$work/bodies.jsonl" "$mode" | tee "$work/wrk-$mode.txt"
   tail -n 1 "$work/wrk-$mode.txt" | jq --arg mode "$mode" '. + {mode: $mode}' > "$work/$mode.json"
@@ -89,16 +92,16 @@ command="RUN=$RUN DURATION=$DURATION CONNECTIONS=$CONNECTIONS SERVER_THREADS=$SE
 plans=$(grep '^twistar_plans_total' "$work/metrics.txt" | sed -E 's/.*plan="([^"]*)"} ([0-9]+)/{"\1": \2}/' | jq -s 'add // {}')
 jq -n --arg ds "$ds" --arg command "$command" --arg machine "$machine" --arg load "$load" \
   --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson plans "$plans" \
-  --slurpfile fast "$work/fast.json" --slurpfile auto "$work/auto.json" \
-  --argjson conn "$CONNECTIONS" --argjson threads "$SERVER_THREADS" --argjson k "$K" '
+  --argjson conn "$CONNECTIONS" --argjson threads "$SERVER_THREADS" --argjson k "$K" \
+  --argjson systems "$(for m in "${modes[@]}"; do jq -c --arg m "$m" '{($m): .}' "$work/$m.json"; done | jq -s add)" '
   {experiment: "serve_\($ds)", dataset: $ds, split: "test", command: $command, machine: $machine,
    date: $date, load_average_at_start: $load, connections: $conn, server_threads: $threads, k: $k,
-   plans_served: $plans, systems: {fast: $fast[0], auto: $auto[0]}}' > "$out"
+   plans_served: $plans, systems: $systems}' > "$out"
 
 md=$(mktemp)
 {
   jq -r '"serve_\(.dataset): `twistar serve` on loopback, wrk with \(.connections) connections, " +
-    "\(.server_threads) worker threads, fast_rec(\(.k)), test histories of \(.dataset); " +
+    "\(.server_threads) worker threads, k = \(.k) (mode rank: fast_rec(50) then rank_candidates), test histories of \(.dataset); " +
     "\(.date), load average \(.load_average_at_start) at the start."' "$out"
   echo
   echo "| mode | requests/s | mean ms | p50 ms | p90 ms | p99 ms | max ms | requests | errors | bar (>= 200/s, p99 <= 50 ms, 0 errors) |"
