@@ -39,13 +39,14 @@ std::vector<float> sasrec_candidate_logits(Sasrec& sasrec, const std::vector<Seq
                                histories.begin() + static_cast<std::ptrdiff_t>(e));
     torch::Tensor tokens, lengths;
     pack_histories(part, sasrec->max_len(), tokens, lengths);
-    auto scores = sasrec->score_last(tokens.to(device), lengths.to(device));
     auto idx = torch::zeros({static_cast<int64_t>(e - s), m}, torch::kLong);
     auto ia = idx.accessor<int64_t, 2>();
     for (size_t r = s; r < e; ++r)
       for (size_t c = 0; c < std::min(candidates[r].size(), static_cast<size_t>(m)); ++c)
         ia[static_cast<int64_t>(r - s)][static_cast<int64_t>(c)] = candidates[r][c].item;
-    auto got = scores.gather(1, idx.to(device)).to(torch::kCPU, torch::kFloat).contiguous();
+    auto got = sasrec->score_items(tokens.to(device), lengths.to(device), idx.to(device))
+                   .to(torch::kCPU, torch::kFloat)
+                   .contiguous();
     const float* g = got.data_ptr<float>();
     std::copy(g, g + got.numel(), out.begin() + static_cast<std::ptrdiff_t>(s * static_cast<size_t>(m)));
   }
@@ -68,6 +69,14 @@ std::vector<Ranking> fast_candidates(const FastRec& fast, const std::vector<Sequ
   }
   bar.finish();
   return out;
+}
+
+// The tensors of candidate lists under their names in the lists cache.
+std::vector<std::pair<std::string, torch::Tensor*>> list_fields(RankLists& lists, const std::string& prefix) {
+  return {{prefix + "history", &lists.history},
+          {prefix + "items", &lists.items},
+          {prefix + "features", &lists.features},
+          {prefix + "label", &lists.label}};
 }
 
 std::string fast_rec_order_hint() {
@@ -288,13 +297,8 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
     result.list_seconds = cached_meta.value("seconds", 0.0);
     torch::serialize::InputArchive a;
     a.load_from(lists_path.string());
-    for (auto* part : {&train, &valid}) {
-      const std::string p = part == &train ? "train_" : "valid_";
-      a.read(p + "history", part->history);
-      a.read(p + "items", part->items);
-      a.read(p + "features", part->features);
-      a.read(p + "label", part->label);
-    }
+    for (auto* part : {&train, &valid})
+      for (auto& [name, tensor] : list_fields(*part, part == &train ? "train_" : "valid_")) a.read(name, *tensor);
     spdlog::info("ranker: reusing the candidate lists in {}", lists_path.string());
   } else {
     std::vector<RankLists> parts;
@@ -343,13 +347,8 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
                             fast_candidates(fast, histories, m, "ranker lists (validation)", control.progress),
                             targets, m);
     torch::serialize::OutputArchive a;
-    for (auto* part : {&train, &valid}) {
-      const std::string p = part == &train ? "train_" : "valid_";
-      a.write(p + "history", part->history);
-      a.write(p + "items", part->items);
-      a.write(p + "features", part->features);
-      a.write(p + "label", part->label);
-    }
+    for (auto* part : {&train, &valid})
+      for (auto& [name, tensor] : list_fields(*part, part == &train ? "train_" : "valid_")) a.write(name, *tensor);
     write_path_atomic(lists_path, [&](const fs::path& p) { a.save_to(p.string()); });
     write_file_atomic(lists_meta,
                       nlohmann::json{{"identity", lists_identity},

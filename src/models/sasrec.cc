@@ -59,11 +59,21 @@ torch::Tensor SasrecImpl::encode(const torch::Tensor& tokens) {
 
 torch::Tensor SasrecImpl::item_weights() { return item_emb_->weight.slice(0, 1); }
 
-torch::Tensor SasrecImpl::score_last(const torch::Tensor& tokens, const torch::Tensor& lengths) {
+torch::Tensor SasrecImpl::last_hidden(const torch::Tensor& tokens, const torch::Tensor& lengths) {
   auto h = encode(tokens);
   auto idx = (lengths - 1).clamp_min(0).view({-1, 1, 1}).expand({h.size(0), 1, h.size(2)});
-  auto last = h.gather(1, idx).squeeze(1);
-  return torch::matmul(last, item_weights().t());
+  return h.gather(1, idx).squeeze(1);
+}
+
+torch::Tensor SasrecImpl::score_last(const torch::Tensor& tokens, const torch::Tensor& lengths) {
+  return torch::matmul(last_hidden(tokens, lengths), item_weights().t());
+}
+
+torch::Tensor SasrecImpl::score_items(const torch::Tensor& tokens, const torch::Tensor& lengths,
+                                      const torch::Tensor& items) {
+  auto last = last_hidden(tokens, lengths);                                        // [B, D]
+  auto w = item_weights().index_select(0, items.reshape(-1)).view({items.size(0), items.size(1), -1});
+  return torch::bmm(w, last.unsqueeze(2)).squeeze(2);                              // [B, M]
 }
 
 void pack_histories(const std::vector<Sequence>& histories, int64_t max_len, torch::Tensor& tokens,

@@ -46,8 +46,14 @@ class SasrecImpl : public torch::nn::Module {
   torch::Tensor encode(const torch::Tensor& tokens);
   /// Output item embeddings [num_items, D] (tied with the input table, padding row excluded).
   torch::Tensor item_weights();
+  /// Hidden state at each history's last position: [B, D].
+  torch::Tensor last_hidden(const torch::Tensor& tokens, const torch::Tensor& lengths);
   /// Scores of every item after each history's last position: [B, num_items].
   torch::Tensor score_last(const torch::Tensor& tokens, const torch::Tensor& lengths);
+  /// Scores of given items only (items [B, M], item indices): [B, M], equal to score_last's
+  /// columns without scoring the whole catalogue (rank_candidates' hot path).
+  torch::Tensor score_items(const torch::Tensor& tokens, const torch::Tensor& lengths,
+                            const torch::Tensor& items);
   int64_t num_items() const { return num_items_; }
   int64_t max_len() const { return max_len_; }
 

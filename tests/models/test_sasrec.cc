@@ -90,6 +90,19 @@ TEST(Sasrec, ResumeEqualsUninterruptedTraining) {
   for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
 }
 
+TEST(Sasrec, ScoreItemsEqualsTheFullScoresColumns) {
+  torch::manual_seed(3);
+  Sasrec model(30, small_options());
+  model->eval();
+  torch::NoGradGuard no_grad;
+  torch::Tensor tokens, lengths;
+  pack_histories({{1, 2, 3}, {7}, {4, 5, 6, 8, 9}}, 10, tokens, lengths);
+  auto items = torch::tensor({0, 5, 29, 3, 3, 11, 17, 2, 28}, torch::kLong).view({3, 3});
+  auto full = model->score_last(tokens, lengths);
+  auto some = model->score_items(tokens, lengths, items);
+  EXPECT_TRUE(torch::allclose(some, full.gather(1, items), 1e-5, 1e-5));
+}
+
 TEST(Sasrec, RejectsBadOptions) {
   auto o = small_options();
   o.heads = 3;  // does not divide 32
