@@ -91,26 +91,33 @@ std::vector<Observation> FastRec::run(std::vector<RequestState>& requests, const
 
 std::string FastRec::fingerprint() const { return module_fingerprint(*model_); }
 
+std::vector<Example> spaced_valid_examples(const Dataset& data, int64_t users, size_t max_history) {
+  auto examples = make_examples(data, Split::kValid, {max_history});
+  if (users <= 0 || static_cast<size_t>(users) >= examples.size()) return examples;
+  std::vector<Example> picked;
+  double stride = static_cast<double>(examples.size()) / static_cast<double>(users);
+  for (int64_t i = 0; i < users; ++i) picked.push_back(examples[static_cast<size_t>(i * stride)]);
+  return picked;
+}
+
+double mean_ndcg10(const std::vector<Ranking>& rankings, const std::vector<Example>& examples) {
+  if (examples.empty()) return 0.0;
+  double sum = 0;
+  for (size_t i = 0; i < examples.size(); ++i)
+    for (size_t r = 0; r < rankings[i].size() && r < 10; ++r)
+      if (rankings[i][r].item == examples[i].target) sum += 1.0 / std::log2(r + 2.0);
+  return sum / static_cast<double>(examples.size());
+}
+
 double fast_rec_valid_ndcg10(SidGenerator& model, const PrefixTrie& trie, const Dataset& data,
                              int64_t users, int64_t beam) {
-  auto examples = make_examples(data, Split::kValid, {static_cast<size_t>(model->max_len())});
-  if (examples.empty()) return 0.0;
-  std::vector<Example> picked;
-  if (users > 0 && static_cast<size_t>(users) < examples.size()) {
-    double stride = static_cast<double>(examples.size()) / static_cast<double>(users);
-    for (int64_t i = 0; i < users; ++i) picked.push_back(examples[static_cast<size_t>(i * stride)]);
-  } else {
-    picked = std::move(examples);
-  }
+  auto picked = spaced_valid_examples(data, users, static_cast<size_t>(model->max_len()));
+  if (picked.empty()) return 0.0;
   std::vector<Sequence> histories;
   for (const auto& e : picked) histories.push_back(e.history);
   auto rankings = sid_generator_recommend(model, trie, histories, {std::max<int64_t>(beam, 10), 10},
                                           true, 256);
-  double sum = 0;
-  for (size_t i = 0; i < picked.size(); ++i)
-    for (size_t r = 0; r < rankings[i].size(); ++r)
-      if (rankings[i][r].item == picked[i].target) sum += 1.0 / std::log2(r + 2.0);
-  return sum / static_cast<double>(picked.size());
+  return mean_ndcg10(rankings, picked);
 }
 
 std::shared_ptr<FastRec> load_fast_rec(const fs::path& run_dir, const Context& ctx, FastRecOptions options) {

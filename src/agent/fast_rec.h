@@ -10,6 +10,7 @@
 #include "agent/tool.h"
 #include "core/context.h"
 #include "data/dataset.h"
+#include "data/split.h"
 #include "models/sid_generator.h"
 #include "search/beam_search.h"
 #include "sid/sid_map.h"
@@ -50,6 +51,10 @@ std::vector<Ranking> sid_generator_recommend(SidGenerator& model, const PrefixTr
                                              const BeamSearchOptions& search, bool exclude_history,
                                              int64_t chunk);
 
+/// `users` validation examples evenly spaced over the users (0 = all), histories cut to max_history.
+std::vector<Example> spaced_valid_examples(const Dataset& data, int64_t users, size_t max_history);
+/// Mean NDCG@10 of rankings against the examples' targets (same order).
+double mean_ndcg10(const std::vector<Ranking>& rankings, const std::vector<Example>& examples);
 /// NDCG@10 of fast_rec(10) over `users` evenly spaced validation users (0 = all), history excluded:
 /// the SID generator's early-stopping metric. Uses validation targets only as labels.
 double fast_rec_valid_ndcg10(SidGenerator& model, const PrefixTrie& trie, const Dataset& data,

@@ -46,6 +46,8 @@ struct Observation {
   /// Why the call was invalid (e.g. rank_candidates before any fast_rec); empty when it ran. An
   /// invalid call returns no items and leaves the request's candidates alone.
   std::string error;
+  /// The rationale the slow path wrote (think_and_rec), empty otherwise.
+  std::string rationale;
 };
 
 class Tool {

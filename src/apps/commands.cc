@@ -140,11 +140,15 @@ void add_synth_options(CLI::App* sub, SynthOptions& s) {
 }
 
 void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
-  sub->add_option("--systems", e.systems, "Systems to evaluate (mostpop, swing, sasrec, fast_only, fast_rank)")
+  sub->add_option("--systems", e.systems, "Systems to evaluate (mostpop, swing, sasrec, fast_only, fast_rank, slow)")
       ->delimiter(',');
   sub->add_option("--list-length", e.eval.list_length,
                   "Items each request returns (covers the metric cut-offs; fast_only: its k)");
   sub->add_option("--fast-beam", e.fast.beam, "fast_only: beam width (raised to k when smaller)");
+  sub->add_option("--slow-beam", e.slow.beam, "slow: SID beam width per rationale");
+  sub->add_option("--slow-samples", e.slow.samples, "slow: rationales per request (1 = greedy; more are sampled and merged)");
+  sub->add_option("--slow-temperature", e.slow.temperature, "slow: sampling temperature of the rationales");
+  sub->add_option("--reasoner-name", e.reasoner, "slow: the reasoner directory inside the run");
   sub->add_option("--split", split, "valid or test")->check(CLI::IsMember({"valid", "test"}));
   sub->add_option("--max-history", e.max_history, "Histories keep their last N items (0 = all)");
   sub->add_flag("!--keep-history", e.eval.exclude_history,
@@ -232,6 +236,27 @@ void add_ranker_options(CLI::App* sub, RankerOptions& o) {
   add_train_options(sub, o.train, "ranker", "ranker");
 }
 
+void add_reasoner_options(CLI::App* sub, ReasonerTrainOptions& o, std::string& name) {
+  auto& m = o.model;
+  sub->add_option("--reasoner-name", name, "Directory of the reasoner inside the run (run/NAME)");
+  sub->add_option("--reasoner-layers", m.layers, "Reasoning LM blocks (width and heads are the SID generator's)");
+  sub->add_option("--reasoner-dropout", m.dropout, "Reasoning LM dropout");
+  sub->add_option("--reasoner-context", m.context_items, "History items the LM reads as context tokens");
+  sub->add_option("--reasoner-item-text", m.item_text_pieces, "Name pieces added to each history item");
+  sub->add_option("--reasoner-max-rationale", m.max_rationale, "Longest rationale in pieces");
+  sub->add_option("--reasoner-rationale-weight", m.rationale_weight, "Weight of the rationale tokens' loss");
+  sub->add_option("--reasoner-align-epochs", o.align_epochs, "Epochs of stage (a), item alignment (0 skips it)");
+  sub->add_option("--reasoner-commonsense-epochs", o.commonsense_epochs,
+                  "Epochs of stage (b), the collaborative-commonsense corpus");
+  sub->add_flag("!--reasoner-no-commonsense", o.commonsense, "Skip stage (b) (ablation)");
+  sub->add_flag("!--reasoner-no-rationale", o.rationale,
+                "Train and search without rationales: the SID right after the history (ablation)");
+  sub->add_option("--reasoner-prefixes", o.prefixes_per_user, "Training prefixes per user and epoch");
+  sub->add_option("--reasoner-valid-users", o.valid_users, "Validation users for early stopping (0 = all)");
+  sub->add_option("--reasoner-valid-beam", o.valid_beam, "Beam of the validation search");
+  add_train_options(sub, o.train, "reasoner", "reasoner (stage c; a and b use its lr and batch size)");
+}
+
 void register_synth(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto synth = std::make_shared<SynthOptions>();
   auto out = std::make_shared<std::string>();
@@ -262,29 +287,36 @@ void register_train(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto sasrec = std::make_shared<SasrecOptions>();
   auto sidgen = std::make_shared<SidGeneratorOptions>();
   auto ranker = std::make_shared<RankerOptions>();
+  auto reasoner = std::make_shared<ReasonerTrainOptions>();
+  auto reasoner_name = std::make_shared<std::string>("reasoner");
   auto model = std::make_shared<std::string>("sasrec");
   auto run = std::make_shared<std::string>("runs/default");
   auto force = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("train", "Train a model into the run directory (resumes if interrupted)");
   sub->add_option("model", *model,
                   "Model to train: sasrec | sidgen (the SID generator; needs run/sid) | ranker "
-                  "(rank_candidates; needs run/sidgen)")
-      ->check(CLI::IsMember({"sasrec", "sidgen", "ranker"}));
+                  "(rank_candidates; needs run/sidgen) | reasoner (think_and_rec's LM; needs run/sidgen and "
+                  "run/knowledge)")
+      ->check(CLI::IsMember({"sasrec", "sidgen", "ranker", "reasoner"}));
   sub->add_option("--run", *run, "Run directory");
   sub->add_flag("--force", *force, "Retrain even if the run directory has an up-to-date model");
   add_data_options(sub, *data, true);
   add_sasrec_options(sub, *sasrec);
   add_sidgen_options(sub, *sidgen);
   add_ranker_options(sub, *ranker);
-  sub->callback([g, data, sasrec, sidgen, ranker, model, run, force] {
+  add_reasoner_options(sub, *reasoner, *reasoner_name);
+  sub->callback([g, data, sasrec, sidgen, ranker, reasoner, reasoner_name, model, run, force] {
     setup(*g);
     if (*model == "sasrec") sasrec->validate();
     if (*model == "sidgen") sidgen->validate();
     if (*model == "ranker") ranker->validate();
+    if (*model == "reasoner") reasoner->validate();
     Dataset d = load_or_fail(*data);
     auto r = *model == "sasrec"   ? run_sasrec_stage(d, *sasrec, g->ctx, *run, !g->quiet, *force)
              : *model == "sidgen" ? run_sidgen_stage(d, *sidgen, g->ctx, *run, !g->quiet, *force)
-                                  : run_ranker_stage(d, *ranker, g->ctx, *run, !g->quiet, *force);
+             : *model == "ranker"
+                 ? run_ranker_stage(d, *ranker, g->ctx, *run, !g->quiet, *force)
+                 : run_reasoner_stage(d, *reasoner, g->ctx, *run, !g->quiet, *force, *reasoner_name);
     std::cout << fmt::format("{}: best valid NDCG@10 {:.4f} at epoch {} ({:.0f} s){}\n", *model,
                              r.best_valid_ndcg10, r.best_epoch, r.train_seconds,
                              r.skipped ? " [reused]" : "");

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/manifest.h"
 #include "eval/baselines.h"
+#include "eval/metrics.h"
 #include "eval/report.h"
 #include "graph/popularity.h"
 #include "models/sasrec_trainer.h"
@@ -45,6 +46,44 @@ void record_inputs(const fs::path& dir, const std::map<std::string, std::string>
     done->inputs = inputs;
     done->save(dir);
   }
+}
+
+/// With fast_only and slow both evaluated: how much the slow path recovers where fast_rec(10)
+/// misses, and the oracle choice between the two (per user, whichever ranks the target higher),
+/// recorded in slow's extra.
+void add_complementarity(std::vector<EvalResult>& results) {
+  const EvalResult* fast = nullptr;
+  EvalResult* slow = nullptr;
+  for (auto& r : results) {
+    if (r.system == "fast_only") fast = &r;
+    if (r.system == "slow") slow = &r;
+  }
+  if (!fast || !slow || fast->ranks.size() != slow->ranks.size() || fast->ranks.empty()) return;
+  auto hit = [](int rank) { return rank >= 1 && rank <= 10; };
+  double fast_hits = 0, slow_hits = 0, oracle_hits = 0, fast_misses = 0, recovered = 0, oracle_ndcg = 0;
+  for (size_t i = 0; i < fast->ranks.size(); ++i) {
+    const int f = fast->ranks[i], s = slow->ranks[i];
+    fast_hits += hit(f);
+    slow_hits += hit(s);
+    oracle_hits += hit(f) || hit(s);
+    if (!hit(f)) {
+      ++fast_misses;
+      recovered += hit(s);
+    }
+    oracle_ndcg += std::max(ndcg_at(f, 10), ndcg_at(s, 10));
+  }
+  const double n = static_cast<double>(fast->ranks.size());
+  nlohmann::json c = {{"fast_recall@10", fast_hits / n},
+                      {"slow_recall@10", slow_hits / n},
+                      {"oracle_recall@10", oracle_hits / n},
+                      {"oracle_ndcg@10", oracle_ndcg / n},
+                      {"oracle_over_fast_recall@10", fast_hits > 0 ? oracle_hits / fast_hits : 0.0},
+                      {"recovered_share_of_fast_misses", fast_misses > 0 ? recovered / fast_misses : 0.0}};
+  slow->extra["complementarity"] = c;
+  spdlog::info("complementarity: fast recall@10 {:.4f}, slow {:.4f}, oracle {:.4f} ({:.2f}x fast); slow "
+               "recovers {:.1f}% of fast_rec's misses",
+               fast_hits / n, slow_hits / n, oracle_hits / n, c["oracle_over_fast_recall@10"].get<double>(),
+               100.0 * c["recovered_share_of_fast_misses"].get<double>());
 }
 
 }  // namespace
@@ -148,6 +187,39 @@ TrainStageOutcome run_ranker_stage(const Dataset& data, const RankerOptions& opt
   return out;
 }
 
+TrainStageOutcome run_reasoner_stage(const Dataset& data, const ReasonerTrainOptions& options,
+                                     const Context& ctx, const fs::path& run_dir, bool progress,
+                                     bool force, const std::string& name) {
+  options.validate();
+  const fs::path dir = run_dir / name, knowledge = run_dir / "knowledge";
+  const fs::path map_path = run_dir / "sid" / "sid_map.json", tok_path = knowledge / "tokenizer.model";
+  for (const auto& [path, stage] : {std::pair{map_path, "sid"}, {run_dir / "sidgen" / "model.pt", "train sidgen"},
+                                    {tok_path, "knowledge"}})
+    if (!fs::exists(path))
+      throw_input_error("{}: missing; run `twistar {} --run {}` first", path.string(), stage, run_dir.string());
+  nlohmann::json config = options.to_json();
+  config["seed"] = ctx.seed;
+  std::map<std::string, std::string> inputs = {{"data", data.fingerprint()},
+                                               {"tokenizer", hash_file(tok_path)},
+                                               {"knowledge", hash_file(knowledge / "knowledge.tsv")}};
+  auto fast = load_fast_rec(run_dir, ctx);
+  inputs["base"] = fast->fingerprint();
+  if (!force)
+    if (auto done = reusable_stage(dir, "reasoner", config, inputs)) return *done;
+  if (force && fs::exists(dir)) fs::remove_all(dir);
+  TrainControl control;
+  control.progress = progress;
+  auto sids = SidMap::load(map_path);
+  auto base = load_sid_generator(run_dir / "sidgen", sids.sids(), sids.level_sizes(), ctx);
+  auto tok = SpTokenizer::load(tok_path);
+  auto r = train_reasoner(data, base, sids, tok, knowledge, options, ctx, dir, control);
+  TrainStageOutcome out;
+  for (const auto& [stage, s] : r.seconds) out.train_seconds += s;
+  out.best_valid_ndcg10 = r.valid_ndcg10.count("reasoning") ? r.valid_ndcg10.at("reasoning") : 0.0;
+  out.best_epoch = r.best_epoch;
+  return out;
+}
+
 std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset& data,
                                          const fs::path& run_dir, const Context& ctx,
                                          const EvalStageOptions& options) {
@@ -169,7 +241,10 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
     std::vector<PlanStep> plan = {{load_fast_rec(run_dir, ctx, options.fast), {m, 0}}, {rank, {10, m}}};
     return std::make_unique<ToolRecommender>(std::move(plan), "fast_rank");
   }
-  throw_input_error("systems: unknown system '{}' (mostpop, swing, sasrec, fast_only, fast_rank)", name);
+  if (name == "slow")
+    return std::make_unique<ToolRecommender>(load_think_and_rec(run_dir, ctx, options.slow, options.reasoner),
+                                             "slow");
+  throw_input_error("systems: unknown system '{}' (mostpop, swing, sasrec, fast_only, fast_rank, slow)", name);
 }
 
 nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& options,
@@ -196,6 +271,13 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
         r.extra["candidates"] = m->config.value("candidates", 0);
         r.extra["ranker_valid_ndcg@10"] = m->metrics.value("valid_ndcg@10", 0.0);
       }
+    } else if (name == "slow") {
+      auto m = Manifest::load(run_dir / options.reasoner);
+      r.extra["train_seconds"] = m ? m->wall_seconds : 0.0;
+      r.extra["reasoner"] = options.reasoner;
+      r.extra["samples"] = options.slow.samples;
+      r.extra["beam"] = options.slow.beam;
+      if (m) r.extra["reasoner_valid_ndcg@10"] = m->metrics.value("valid_ndcg@10", 0.0);
     } else {
       r.extra["train_seconds"] = build_seconds;
     }
@@ -207,6 +289,7 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
                  r.metrics["recall@10"], r.metrics["ndcg@10"], r.ranks.size(), r.eval_seconds);
     results.push_back(std::move(r));
   }
+  add_complementarity(results);
   ReportInfo info{options.experiment, data.name, split_name(options.split), options.command, "", ""};
   auto doc = results_json(info, results);
   write_report(run_dir / (options.split == Split::kTest ? "eval" : "eval-valid"), doc);

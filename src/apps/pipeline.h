@@ -15,6 +15,7 @@
 #include "eval/evaluator.h"
 #include "graph/swing.h"
 #include "agent/fast_rec.h"
+#include "agent/think_and_rec.h"
 #include "models/ranker.h"
 #include "models/sasrec.h"
 #include "models/sid_generator.h"
@@ -49,8 +50,17 @@ TrainStageOutcome run_ranker_stage(const Dataset& data, const RankerOptions& opt
                                    const Context& ctx, const std::filesystem::path& run_dir,
                                    bool progress, bool force = false);
 
+/// The `reasoner` stage: trains the slow path's reasoning LM (agent/think_and_rec.h) into
+/// run/<name> from run/sidgen, run/sid and run/knowledge. Reused when its config and inputs are
+/// unchanged; every training stage resumes.
+TrainStageOutcome run_reasoner_stage(const Dataset& data, const ReasonerTrainOptions& options,
+                                     const Context& ctx, const std::filesystem::path& run_dir,
+                                     bool progress, bool force = false,
+                                     const std::string& name = "reasoner");
+
 struct EvalStageOptions {
-  /// Systems to evaluate, in report order: mostpop, swing, sasrec, fast_only, fast_rank.
+  /// Systems to evaluate, in report order: mostpop, swing, sasrec, fast_only, fast_rank,
+  /// slow. With fast_only and slow both, the report adds their complementarity (the oracle choice).
   std::vector<std::string> systems = {"mostpop", "swing", "sasrec"};
   Split split = Split::kTest;
   /// Histories keep their last `max_history` items.
@@ -59,6 +69,9 @@ struct EvalStageOptions {
   SwingOptions swing;
   /// fast_only's beam (and chunk) settings.
   FastRecOptions fast;
+  /// slow's search settings and the reasoner it reads (run/<reasoner>).
+  ThinkAndRecOptions slow;
+  std::string reasoner = "reasoner";
   /// Name recorded in results.json.
   std::string experiment = "eval";
   /// The command line recorded in results.json.

@@ -123,7 +123,11 @@ torch::Tensor SidGeneratorImpl::code_embedding(int64_t level, const torch::Tenso
   return code_emb_[level](codes) * scale_;
 }
 
-torch::Tensor SidGeneratorImpl::encode(const torch::Tensor& items) {
+torch::Tensor SidGeneratorImpl::valid_codes(int64_t level, const torch::Tensor& items) const {
+  return child_mask_[level].index_select(0, prefix_id_.index_select(0, items).select(1, level));
+}
+
+torch::Tensor SidGeneratorImpl::encode(const torch::Tensor& items, const torch::Tensor& extra) {
   const int64_t B = items.size(0), T = items.size(1), L = num_levels(), D = options_.dim;
   if (T > options_.max_len)
     throw_error("sid generator: history length {} exceeds max_len {}", T, options_.max_len);
@@ -134,10 +138,12 @@ torch::Tensor SidGeneratorImpl::encode(const torch::Tensor& items) {
     auto x = code_embedding(0, codes.select(2, 0));
     for (int64_t l = 1; l < L; ++l) x = x + code_embedding(l, codes.select(2, l));
     if (item_emb_) x = x + item_emb_(items.clamp_min(0)) * scale_;
+    if (extra.defined()) x = x + extra;
     x = x + positions.unsqueeze(0);
     x = emb_drop_(x) * valid.unsqueeze(-1).to(x.dtype());
     return encoder_(x, causal_padding_mask(valid));
   }
+  if (extra.defined()) throw_error("sid generator: extra history inputs need history_tokens = item");
   // One token per code: [B, T, L, D] -> [B, T * L, D]; the summary of item t is its last code's output.
   std::vector<torch::Tensor> per_level;
   for (int64_t l = 0; l < L; ++l) per_level.push_back(code_embedding(l, codes.select(2, l)));
@@ -174,7 +180,7 @@ torch::Tensor SidGeneratorImpl::code_log_probs(const torch::Tensor& h, const tor
   for (int64_t l = 0; l < L; ++l) {
     auto logits = torch::matmul(out.select(1, l), code_emb_[l]->weight.t());
     if (options_.constrained_softmax) {
-      auto valid = child_mask_[l].index_select(0, prefix_id_.index_select(0, items).select(1, l));
+      auto valid = valid_codes(l, items);
       logits = logits.masked_fill(valid.logical_not(), -std::numeric_limits<float>::infinity());
     }
     auto logp = torch::log_softmax(logits, -1);

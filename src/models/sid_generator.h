@@ -76,7 +76,9 @@ class SidGeneratorImpl : public torch::nn::Module, public LevelDecoder {
                    const SidGeneratorOptions& options);
 
   /// items [B, T] item indices, right-padded with -1 -> summaries h [B, T, D] after each item.
-  torch::Tensor encode(const torch::Tensor& items);
+  /// `extra` [B, T, D] (optional, item tokens only) is added to each history token's embedding:
+  /// how the reasoning LM feeds in the items' text.
+  torch::Tensor encode(const torch::Tensor& items, const torch::Tensor& extra = {});
   /// Summary after each history's last item: [B, D]. `lengths` [B] (>= 1).
   torch::Tensor encode_last(const torch::Tensor& items, const torch::Tensor& lengths);
   /// Teacher-forced log-probabilities of each target item's codes: h [P, D], items [P] -> [P, L].
@@ -94,6 +96,11 @@ class SidGeneratorImpl : public torch::nn::Module, public LevelDecoder {
   torch::Tensor step(int64_t level, const torch::Tensor& previous, DecoderState& state) override;
   bool renormalize_over_valid() const override { return options_.constrained_softmax; }
 
+  /// The level-l code embedding table [K_l, D] (its rows are also level l's output weights).
+  const torch::Tensor& code_weight(int64_t level) const { return code_emb_[level]->weight; }
+  /// [P, K_l] bool: which level-l codes continue the SID prefix of each item in `items` [P] to a real
+  /// SID (the constrained softmax's support when teacher-forcing those items).
+  torch::Tensor valid_codes(int64_t level, const torch::Tensor& items) const;
   /// Item SIDs as the model knows them [num_items, L] (a saved buffer).
   const torch::Tensor& sids() const { return sids_; }
   int64_t num_items() const { return sids_.size(0); }

@@ -73,7 +73,12 @@ std::vector<Ranking> constrained_beam_search(LevelDecoder& model, DecoderState s
       }
     }
     auto total = logp + mask.to(logp.device());
-    if (model.renormalize_over_valid()) total = torch::log_softmax(total, 1);
+    if (model.renormalize_over_valid()) {
+      // A dead hypothesis (all codes masked; beam wider than the live prefixes) normalises to NaN:
+      // keep it at -inf so top-k never prefers it.
+      total = torch::log_softmax(total, 1);
+      total = total.masked_fill(total.isnan(), kNegInf);
+    }
     if (!dropped.empty())
       total.view({-1}).index_fill_(0, torch::tensor(dropped, torch::kLong).to(total.device()), kNegInf);
     if (level > 0) total = total + scores.unsqueeze(1);

@@ -1,0 +1,244 @@
+// think_and_rec: the training rationale says only what the data supports, the untrained reasoning LM
+// is exactly fast_rec (the warm start), training lowers its loss, and the whole stage on a small
+// synthetic run (knowledge -> reasoner -> tool) trains, resumes, reuses and reports bad input.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "agent/fast_rec.h"
+#include "agent/think_and_rec.h"
+#include "apps/knowledge_stage.h"
+#include "apps/pipeline.h"
+#include "core/error.h"
+#include "core/manifest.h"
+#include "fixtures.h"
+#include "model_fixtures.h"
+#include "models/sid_generator_trainer.h"
+#include "test_util.h"
+
+namespace twistar {
+namespace {
+
+// Two groups of users that never mix: {a0, a1, a2} (brand x, Makeup > Nails) and {b0, b1, b2}
+// (no brand, Skin > Face > Creams).
+Dataset grouped_dataset() {
+  std::vector<std::string> users;
+  std::vector<std::vector<std::string>> seqs;
+  for (int u = 0; u < 8; ++u) {
+    users.push_back("u" + std::to_string(u));
+    const std::string g = u % 2 == 0 ? "a" : "b";
+    seqs.push_back({g + "0", g + "1", g + "2", g + "1", g + "0"});
+  }
+  std::unordered_map<std::string, ItemMeta> meta;
+  for (int i = 0; i < 3; ++i) {
+    ItemMeta a;
+    a.brand = "x";
+    a.title = "polish " + std::to_string(i);
+    a.categories = {"Makeup", "Nails"};
+    meta["a" + std::to_string(i)] = a;
+    ItemMeta b;
+    b.title = "cream " + std::to_string(i);
+    b.categories = {"Skin", "Face", "Creams"};
+    meta["b" + std::to_string(i)] = b;
+  }
+  return build_dataset("grouped", users, seqs, meta);
+}
+
+TEST(RationaleBuilder, StatesTheTargetAndOnlyLinksTheDataSupports) {
+  Dataset data = grouped_dataset();
+  auto knowledge = build_item_knowledge(data);
+  ASSERT_FALSE(knowledge.pairs.empty());
+  RationaleBuilder builder(data, knowledge, 8);
+  const ItemIndex a0 = *data.find_item("a0"), a1 = *data.find_item("a1"), b0 = *data.find_item("b0");
+  const ItemIndex b1 = *data.find_item("b1");
+  // a0 -> a1: linked (every "a" user took both), same brand, the previous item.
+  const std::string linked = builder.build({a0}, a1);
+  EXPECT_EQ(linked.rfind("next: Makeup > Nails. brand: x. link: ", 0), 0u) << linked;
+  EXPECT_NE(linked.find(", 1 back, same brand."), std::string::npos) << linked;
+  // a0 -> b1: no user took both, so no link is claimed; b1 has no brand, so none is named.
+  EXPECT_EQ(builder.build({a0}, b1), "next: Face > Creams. link: none.");
+  // The link found is the most recent linked item: b0 two back, a0 last.
+  EXPECT_NE(builder.build({b0, a0}, b1).find("2 back"), std::string::npos);
+  EXPECT_EQ(builder.describe(a0), "item: polish 0. category: Makeup > Nails. brand: x.");
+}
+
+// A small run: synthetic data, a SID map, a briefly trained SID generator and the knowledge stage.
+struct SmallRun {
+  testing::TempDir dir;
+  Dataset data = testing::small_synth();
+  Context ctx = testing::small_context();
+
+  SmallRun() {
+    CodeMatrix codes(data.num_items(), 2);
+    for (int i = 0; i < static_cast<int>(data.num_items()); ++i) {
+      codes(i, 0) = i / 16;
+      codes(i, 1) = i % 16;
+    }
+    std::filesystem::create_directories(dir / "sid");
+    SidMap::build(codes, {16, 16}).save(dir / "sid" / "sid_map.json");
+    auto so = testing::small_sidgen_options();
+    so.train.epochs = 3;
+    run_sidgen_stage(data, so, ctx, dir.path(), false);
+    KnowledgeStageOptions ko;
+    ko.tokenizer.vocab_size = 1000;
+    run_knowledge_stage(data, ko, ctx, dir.path());
+  }
+};
+
+// Every piece but <pad>, <unk>, the SID tokens and the think tags counts as text.
+ReasonerVocab text_vocab(const SpTokenizer& tok) {
+  ReasonerVocab vocab;
+  vocab.size = tok.vocab_size();
+  vocab.think = tok.think_id();
+  vocab.think_end = tok.think_end_id();
+  for (int id = 2; id < tok.vocab_size(); ++id)
+    if (!tok.is_sid_token(id) && id != tok.think_id() && id != tok.think_end_id()) vocab.text_ids.push_back(id);
+  return vocab;
+}
+
+ReasonerTrainOptions tiny_options() {
+  ReasonerTrainOptions o;
+  o.model.layers = 1;
+  o.model.context_items = 4;
+  o.model.max_rationale = 24;
+  o.train.epochs = 2;
+  o.train.batch_size = 64;
+  o.train.lr = 3e-3;
+  o.valid_users = 100;
+  o.valid_beam = 10;
+  return o;
+}
+
+SmallRun& small_run() {
+  static SmallRun run;
+  return run;
+}
+
+TEST(Reasoner, BeforeTrainingItIsExactlyFastRec) {
+  auto& run = small_run();
+  auto sids = SidMap::load(run.dir / "sid" / "sid_map.json");
+  auto base = load_sid_generator(run.dir / "sidgen", sids.sids(), sids.level_sizes(), run.ctx);
+  auto tok = SpTokenizer::load(run.dir / "knowledge" / "tokenizer.model");
+  ReasonerVocab vocab = text_vocab(tok);
+  auto text = torch::randint(0, tok.vocab_size(), {run.data.num_items(), 8}, torch::kLong);
+  ReasonerOptions o;
+  Reasoner model(base, vocab, text, o);
+  model->eval();
+  std::vector<Sequence> histories;
+  for (int u = 0; u < 12; ++u) histories.push_back(truncate_history(run.data.sequences[u], 10));
+  BeamSearchOptions search{10, 10};
+  auto fast = sid_generator_recommend(base, sids.trie(), histories, search, true, 64);
+  ThinkAndRecOptions to;
+  to.beam = 10;
+  for (bool rationale : {false, true}) {
+    auto slow = think_and_rec_search(model, sids.trie(), &tok, histories, to, 10, true, rationale);
+    for (size_t i = 0; i < histories.size(); ++i) {
+      ASSERT_EQ(slow.rankings[i].size(), fast[i].size());
+      for (size_t r = 0; r < fast[i].size(); ++r) {
+        EXPECT_EQ(slow.rankings[i][r].item, fast[i][r].item) << "user " << i << " rank " << r;
+        EXPECT_NEAR(slow.rankings[i][r].score, fast[i][r].score, 1e-4);
+      }
+      EXPECT_EQ(slow.rationales[i].empty(), !rationale);
+    }
+  }
+}
+
+TEST(Reasoner, TrainingStepsLowerBothLosses) {
+  auto& run = small_run();
+  auto sids = SidMap::load(run.dir / "sid" / "sid_map.json");
+  auto base = load_sid_generator(run.dir / "sidgen", sids.sids(), sids.level_sizes(), run.ctx);
+  auto tok = SpTokenizer::load(run.dir / "knowledge" / "tokenizer.model");
+  ReasonerVocab vocab = text_vocab(tok);
+  torch::manual_seed(3);
+  Reasoner model(base, vocab, torch::full({run.data.num_items(), 8}, -1, torch::kLong), ReasonerOptions{});
+  std::vector<ReasonerExample> batch;
+  for (int u = 0; u < 16; ++u) {
+    const auto& s = run.data.sequences[u];
+    batch.push_back({Sequence(s.begin(), s.begin() + 2), tok.encode("next: a fixed thought."), s[2]});
+  }
+  auto opt = torch::optim::Adam(model->parameters(), torch::optim::AdamOptions(3e-3));
+  model->train();
+  double sid0 = 0, text0 = 0, sid = 0, text = 0;
+  model->loss(batch, false, &sid0, &text0);
+  for (int step = 0; step < 30; ++step) {
+    auto loss = model->loss(batch, false, &sid, &text);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  EXPECT_LT(sid, 0.8 * sid0);
+  EXPECT_LT(text, 0.5 * text0);
+}
+
+TEST(ThinkAndRecStage, TrainsResumesReusesAndServesTheTool) {
+  auto& run = small_run();
+  auto o = tiny_options();
+  // Interrupted after one epoch of the first stage, then resumed to the end.
+  auto sids = SidMap::load(run.dir / "sid" / "sid_map.json");
+  auto base = load_sid_generator(run.dir / "sidgen", sids.sids(), sids.level_sizes(), run.ctx);
+  auto tok = SpTokenizer::load(run.dir / "knowledge" / "tokenizer.model");
+  TrainControl stop;
+  stop.progress = false;
+  stop.stop_after_epochs = 1;
+  testing::TempDir other;
+  auto partial = train_reasoner(run.data, base, sids, tok, run.dir / "knowledge", o, run.ctx, other / "r", stop);
+  EXPECT_FALSE(partial.finished);
+  TrainControl go;
+  go.progress = false;
+  auto resumed = train_reasoner(run.data, base, sids, tok, run.dir / "knowledge", o, run.ctx, other / "r", go);
+  ASSERT_TRUE(resumed.finished);
+  for (const char* stage : {"align", "commonsense", "reasoning"}) EXPECT_TRUE(resumed.valid_ndcg10.count(stage));
+  auto straight = train_reasoner(run.data, base, sids, tok, run.dir / "knowledge", o, run.ctx, other / "s", go);
+  EXPECT_DOUBLE_EQ(resumed.valid_ndcg10["reasoning"], straight.valid_ndcg10["reasoning"]);
+
+  // The pipeline stage, then reuse, then the tool.
+  auto first = run_reasoner_stage(run.data, o, run.ctx, run.dir.path(), false);
+  EXPECT_FALSE(first.skipped);
+  EXPECT_TRUE(run_reasoner_stage(run.data, o, run.ctx, run.dir.path(), false).skipped);
+  auto m = Manifest::load(run.dir / "reasoner");
+  ASSERT_TRUE(m);
+  EXPECT_TRUE(m->metrics.contains("fast_valid_ndcg@10"));
+  EXPECT_TRUE(m->metrics.contains("kept_stage"));
+  EXPECT_TRUE(std::filesystem::exists(run.dir / "reasoner" / "model.pt"));
+  // Beam 20 is wider than the 13 live first codes: dead hypotheses must not crowd out the live ones.
+  auto tool = load_think_and_rec(run.dir.path(), run.ctx);
+  std::vector<RequestState> requests(3);
+  for (int u = 0; u < 3; ++u) requests[u].history = truncate_history(run.data.sequences[u], 10);
+  auto obs = tool->run(requests, {7, 0});
+  for (int u = 0; u < 3; ++u) {
+    EXPECT_EQ(obs[u].items.size(), 7u);
+    std::set<ItemIndex> seen(requests[u].history.begin(), requests[u].history.end());
+    for (const auto& si : obs[u].items) EXPECT_FALSE(seen.count(si.item));
+    EXPECT_FALSE(obs[u].rationale.empty());  // two epochs on tiny data: written, not yet fluent
+    EXPECT_EQ(requests[u].calls.back(), "think_and_rec");
+  }
+  EXPECT_THROW(tool->run(requests, {0, 0}), InputError);
+
+  // The ablation without rationales writes none.
+  auto plain = o;
+  plain.rationale = false;
+  plain.commonsense = false;
+  run_reasoner_stage(run.data, plain, run.ctx, run.dir.path(), false, false, "plain");
+  auto plain_tool = load_think_and_rec(run.dir.path(), run.ctx, {}, "plain");
+  EXPECT_TRUE(plain_tool->run_one(requests[0], {5, 0}).rationale.empty());
+}
+
+TEST(ThinkAndRecStage, MissingInputsSayWhatToRun) {
+  testing::TempDir empty;
+  auto data = testing::small_synth();
+  try {
+    run_reasoner_stage(data, tiny_options(), testing::small_context(), empty.path(), false);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("twistar sid"), std::string::npos) << e.what();
+  }
+  try {
+    load_think_and_rec(empty.path(), testing::small_context());
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("train reasoner"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace twistar
