@@ -6,6 +6,7 @@
 
 #include "agent/fast_rec.h"
 #include "agent/rank_candidates.h"
+#include "agent/think_and_rec.h"
 #include "core/log.h"
 
 namespace twistar {
@@ -206,6 +207,7 @@ ServiceAnswer Service::answer(const Request& r) const {
     state.exclude_history = r.exclude_history;
     auto call = [&](const Tool& tool, ToolArgs args) {
       auto obs = tool.run_one(state, args);
+      if (!obs.rationale.empty()) out["rationale"] = obs.rationale;
       json a = {{"k", args.k}};
       if (args.m > 0) a["m"] = args.m;
       step(obs.tool, std::move(a), obs.cost_ms, obs.items.size());
@@ -275,9 +277,10 @@ std::shared_ptr<const Service> load_service(const fs::path& run_dir, const Serve
   fast.beam = options.fast_beam;
   ServeTools tools;
   tools.fast_rec = load_fast_rec(run_dir, one, fast);
-  // rank_candidates when the run has a trained ranker (otherwise mode rank answers 422); the
-  // reasoner behind think_and_rec has no loader yet, so mode slow answers 422.
+  // rank_candidates when the run has a trained ranker, think_and_rec when it has a reasoner
+  // (otherwise modes rank and slow answer 422).
   if (fs::exists(run_dir / "ranker" / "manifest.json")) tools.rank_candidates = load_rank_candidates(run_dir, one);
+  if (fs::exists(run_dir / "reasoner" / "manifest.json")) tools.think_and_rec = load_think_and_rec(run_dir, one);
   if (SidMap::load(run_dir / "sid" / "sid_map.json").num_items() != items.num_items())
     throw_input_error(
         "{}: {} items, but run/sid/sid_map.json has another count (a run directory "
