@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/manifest.h"
 #include "core/progress.h"
 #include "eval/report.h"
 #include "serve/http_server.h"
@@ -140,7 +141,8 @@ void add_synth_options(CLI::App* sub, SynthOptions& s) {
 }
 
 void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
-  sub->add_option("--systems", e.systems, "Systems to evaluate (mostpop, swing, sasrec, fast_only, fast_rank, slow)")
+  sub->add_option("--systems", e.systems, "Systems to evaluate (mostpop, swing, sasrec, fast_only, fast_rank, slow, router_random, "
+                  "router_threshold, twistar_sft, twistar, oracle)")
       ->delimiter(',');
   sub->add_option("--list-length", e.eval.list_length,
                   "Items each request returns (covers the metric cut-offs; fast_only: its k)");
@@ -149,6 +151,10 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
   sub->add_option("--slow-samples", e.slow.samples, "slow: rationales per request (1 = greedy; more are sampled and merged)");
   sub->add_option("--slow-temperature", e.slow.temperature, "slow: sampling temperature of the rationales");
   sub->add_option("--reasoner-name", e.reasoner, "slow: the reasoner directory inside the run");
+  sub->add_option("--planner-beta", e.planner_beta, "twistar: β (< 0: the one selected on validation)");
+  sub->add_option("--planner-sweep", e.planner_betas, "twistar: also evaluate at these β (the accuracy/latency curve)")
+      ->delimiter(',');
+  sub->add_option("--budget-ms", e.budget_ms, "Planner systems: per-request latency budget in ms (0 = none)");
   sub->add_option("--split", split, "valid or test")->check(CLI::IsMember({"valid", "test"}));
   sub->add_option("--max-history", e.max_history, "Histories keep their last N items (0 = all)");
   sub->add_flag("!--keep-history", e.eval.exclude_history,
@@ -236,6 +242,31 @@ void add_ranker_options(CLI::App* sub, RankerOptions& o) {
   add_train_options(sub, o.train, "ranker", "ranker");
 }
 
+void add_planner_options(CLI::App* sub, PlannerOptions& o) {
+  sub->add_option("--planner-betas", o.betas, "β grid (NDCG@10 per second of latency) GRPO trains over")
+      ->delimiter(',');
+  sub->add_option("--planner-beta", o.beta, "Served β (< 0: the most accurate β within --planner-latency-share)");
+  sub->add_option("--planner-latency-share", o.latency_share,
+                  "β selection: holdout mean cost at most this share of think_and_rec's");
+  sub->add_option("--planner-holdout", o.holdout, "Share of validation users held out for selection");
+  sub->add_option("--planner-users", o.users, "Validation users replayed (evenly spaced; 0 = all)");
+  sub->add_option("--planner-cost-requests", o.cost_requests, "Requests timed one by one for the cost model");
+  sub->add_option("--planner-wide", o.wide, "fast_rec candidates handed to rank_candidates");
+  sub->add_option("--planner-max-calls", o.max_calls, "Tool calls per episode");
+  sub->add_option("--planner-invalid-penalty", o.invalid_penalty, "Reward penalty per invalid call");
+  sub->add_option("--planner-explore", o.explore, "Warm-up: share of users relabelled with a random plan");
+  sub->add_option("--planner-group", o.group, "GRPO: trajectories per user");
+  sub->add_option("--planner-ppo-epochs", o.ppo_epochs, "GRPO: updates per sampled batch");
+  sub->add_option("--planner-clip", o.clip, "GRPO: ratio clip");
+  sub->add_option("--planner-kl", o.kl, "GRPO: weight of the KL to the warm-up policy");
+  sub->add_option("--planner-budget-share", o.budget_share, "GRPO: share of episodes with a latency budget");
+  sub->add_option("--planner-dim", o.policy.dim, "Policy SID embedding width");
+  sub->add_option("--planner-hidden", o.policy.hidden, "Policy MLP width");
+  sub->add_option("--planner-reasoner", o.reasoner, "The reasoner the slow tool reads (run/NAME)");
+  add_train_options(sub, o.sft, "planner-sft", "planner warm-up");
+  add_train_options(sub, o.grpo, "planner-grpo", "planner GRPO (batch = users per update)");
+}
+
 void add_reasoner_options(CLI::App* sub, ReasonerTrainOptions& o, std::string& name) {
   auto& m = o.model;
   sub->add_option("--reasoner-name", name, "Directory of the reasoner inside the run (run/NAME)");
@@ -289,6 +320,7 @@ void register_train(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto ranker = std::make_shared<RankerOptions>();
   auto reasoner = std::make_shared<ReasonerTrainOptions>();
   auto reasoner_name = std::make_shared<std::string>("reasoner");
+  auto planner = std::make_shared<PlannerOptions>();
   auto model = std::make_shared<std::string>("sasrec");
   auto run = std::make_shared<std::string>("runs/default");
   auto force = std::make_shared<bool>(false);
@@ -296,8 +328,8 @@ void register_train(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   sub->add_option("model", *model,
                   "Model to train: sasrec | sidgen (the SID generator; needs run/sid) | ranker "
                   "(rank_candidates; needs run/sidgen) | reasoner (think_and_rec's LM; needs run/sidgen and "
-                  "run/knowledge)")
-      ->check(CLI::IsMember({"sasrec", "sidgen", "ranker", "reasoner"}));
+                  "run/knowledge) | planner (needs run/sidgen, run/ranker and run/reasoner)")
+      ->check(CLI::IsMember({"sasrec", "sidgen", "ranker", "reasoner", "planner"}));
   sub->add_option("--run", *run, "Run directory");
   sub->add_flag("--force", *force, "Retrain even if the run directory has an up-to-date model");
   add_data_options(sub, *data, true);
@@ -305,13 +337,24 @@ void register_train(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   add_sidgen_options(sub, *sidgen);
   add_ranker_options(sub, *ranker);
   add_reasoner_options(sub, *reasoner, *reasoner_name);
-  sub->callback([g, data, sasrec, sidgen, ranker, reasoner, reasoner_name, model, run, force] {
+  add_planner_options(sub, *planner);
+  sub->callback([g, data, sasrec, sidgen, ranker, reasoner, reasoner_name, planner, model, run, force] {
     setup(*g);
     if (*model == "sasrec") sasrec->validate();
     if (*model == "sidgen") sidgen->validate();
     if (*model == "ranker") ranker->validate();
     if (*model == "reasoner") reasoner->validate();
+    if (*model == "planner") planner->validate();
     Dataset d = load_or_fail(*data);
+    if (*model == "planner") {
+      auto r = run_planner_stage(d, *planner, g->ctx, *run, !g->quiet, *force);
+      auto m = Manifest::load(fs::path(*run) / "planner");
+      std::cout << fmt::format("planner: holdout reward {:.4f} (warm-up {:.4f}), served beta {} ({:.0f} s){}\n",
+                               m ? m->metrics.value("grpo_holdout_reward", 0.0) : 0.0,
+                               m ? m->metrics.value("sft_holdout_reward", 0.0) : 0.0,
+                               m ? m->metrics.value("beta", 0.0) : 0.0, r.train_seconds, r.skipped ? " [reused]" : "");
+      return;
+    }
     auto r = *model == "sasrec"   ? run_sasrec_stage(d, *sasrec, g->ctx, *run, !g->quiet, *force)
              : *model == "sidgen" ? run_sidgen_stage(d, *sidgen, g->ctx, *run, !g->quiet, *force)
              : *model == "ranker"
@@ -398,13 +441,22 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   sid->embedding = "hybrid";  // the quickstart trains SASRec first, so it can use the best SIDs
   auto sidgen = std::make_shared<SidGeneratorOptions>();
   auto ranker = std::make_shared<RankerOptions>();
+  auto knowledge = std::make_shared<KnowledgeStageOptions>();
+  knowledge->tokenizer.vocab_size = 2000;  // the synthetic catalogue's text is small
+  auto reasoner = std::make_shared<ReasonerTrainOptions>();
+  auto reasoner_name = std::make_shared<std::string>("reasoner");
+  reasoner->train.epochs = 2;
+  auto planner = std::make_shared<PlannerOptions>();
   // The quickstart must finish in minutes on a 2-core machine: each training gets a budget and a
   // shorter patience (the synthetic curves flatten after a few minutes); the flags raise them.
-  for (TrainOptions* t : {&sasrec->train, &sidgen->train, &ranker->train}) {
+  for (TrainOptions* t : {&sasrec->train, &sidgen->train, &ranker->train, &reasoner->train}) {
     t->max_minutes = 3;
     t->patience = 3;
     t->lr_patience = 1;
   }
+  reasoner->train.max_minutes = 1.5;
+  planner->sft.max_minutes = 1;
+  planner->grpo.max_minutes = 1.5;
   auto run = std::make_shared<std::string>("runs/quickstart");
   auto* sub = app.add_subcommand(
       "quickstart", "The main job on the embedded default: synthesize data, train, evaluate, report");
@@ -414,13 +466,20 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   add_sid_options(sub, *sid);
   add_sidgen_options(sub, *sidgen);
   add_ranker_options(sub, *ranker);
-  sub->callback([g, synth, sasrec, sid, sidgen, ranker, run] {
+  add_knowledge_options(sub, *knowledge);
+  add_reasoner_options(sub, *reasoner, *reasoner_name);
+  add_planner_options(sub, *planner);
+  sub->callback([g, synth, sasrec, sid, sidgen, ranker, knowledge, reasoner, reasoner_name, planner, run] {
     setup(*g);
     synth->validate();
     sasrec->validate();
     sid->validate();
     sidgen->validate();
     ranker->validate();
+    knowledge->validate();
+    reasoner->validate();
+    planner->reasoner = *reasoner_name;
+    planner->validate();
     fs::path data_dir = fs::path(*run) / "data";
     Dataset d = generate_synthetic(*synth);
     write_sequences_dir(d, data_dir.string());
@@ -430,8 +489,14 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
     run_sid_stage(d, *sid, g->ctx, *run);
     run_sidgen_stage(d, *sidgen, g->ctx, *run, !g->quiet);
     run_ranker_stage(d, *ranker, g->ctx, *run, !g->quiet);
+    run_knowledge_stage(d, *knowledge, g->ctx, *run);
+    run_reasoner_stage(d, *reasoner, g->ctx, *run, !g->quiet, false, *reasoner_name);
+    run_planner_stage(d, *planner, g->ctx, *run, !g->quiet);
     EvalStageOptions eval;
-    eval.systems = {"mostpop", "swing", "sasrec", "fast_only", "fast_rank"};
+    eval.systems = {"mostpop", "swing",        "sasrec",           "fast_only",   "fast_rank", "slow",
+                    "twistar", "router_random", "router_threshold", "twistar_sft", "oracle"};
+    eval.reasoner = *reasoner_name;
+    eval.planner_betas = planner->betas;
     eval.experiment = "quickstart";
     eval.command = g->command_line;
     eval.eval.progress = !g->quiet;

@@ -10,6 +10,7 @@
 #include "core/manifest.h"
 #include "eval/baselines.h"
 #include "eval/metrics.h"
+#include "eval/latency.h"
 #include "eval/report.h"
 #include "graph/popularity.h"
 #include "models/sasrec_trainer.h"
@@ -84,6 +85,66 @@ void add_complementarity(std::vector<EvalResult>& results) {
                "recovers {:.1f}% of fast_rec's misses",
                fast_hits / n, slow_hits / n, oracle_hits / n, c["oracle_over_fast_recall@10"].get<double>(),
                100.0 * c["recovered_share_of_fast_misses"].get<double>());
+}
+
+
+/// The oracle router (an upper bound; it reads the targets): per user the best of fast_only,
+/// fast_rank and slow, the cheapest (by mean latency) among ties. Its latency per user is the chosen
+/// plan's mean latency.
+std::optional<EvalResult> oracle_router(const std::vector<EvalResult>& results) {
+  std::array<const EvalResult*, kNumPlans> plans{};
+  for (const auto& r : results)
+    for (int p = 0; p < kNumPlans; ++p)
+      if (r.system == plan_name(p)) plans[p] = &r;
+  for (const auto* p : plans)
+    if (!p || p->ranks.size() != plans[0]->ranks.size() || p->ranks.empty()) return std::nullopt;
+  MetricAccumulator acc;
+  std::vector<double> latency;
+  std::array<double, kNumPlans> shares{};
+  for (size_t i = 0; i < plans[0]->ranks.size(); ++i) {
+    int best = 0;
+    for (int p = 1; p < kNumPlans; ++p) {
+      const double a = ndcg_at(plans[p]->ranks[i], 10), b = ndcg_at(plans[best]->ranks[i], 10);
+      if (a > b + 1e-12 || (std::abs(a - b) <= 1e-12 && plans[p]->latency.mean < plans[best]->latency.mean)) best = p;
+    }
+    acc.add_rank(plans[best]->ranks[i]);
+    latency.push_back(plans[best]->latency.mean);
+    shares[best] += 1;
+  }
+  EvalResult r;
+  r.system = "oracle";
+  r.metrics = acc.summary();
+  r.ranks = acc.ranks();
+  r.latency = summarize_latency(latency);
+  for (int p = 0; p < kNumPlans; ++p) r.extra["plan_shares"][plan_name(p)] = shares[p] / latency.size();
+  r.extra["slow_rate"] = shares[kPlanSlow] / latency.size();
+  r.extra["latency_note"] = "per user, the chosen plan's mean latency";
+  return r;
+}
+
+/// The plan mix, slow-call rate, per-tool latency and training time of an agent system.
+void add_agent_extra(const AgentRecommender& agent, EvalResult& r, const fs::path& run_dir) {
+  // Over every episode run: each user once, then the evenly spaced requests timed one at a time.
+  r.extra["plan_shares"] = agent.plan_shares();
+  r.extra["slow_rate"] = agent.slow_rate();
+  for (auto& [tool, samples] : agent.single_request_costs())
+    r.extra["tool_latency_ms"][tool] = summarize_latency(std::move(samples)).to_json();
+  if (auto m = Manifest::load(run_dir / "planner")) {
+    r.extra["train_seconds"] = m->wall_seconds;
+    r.extra["beta"] = m->metrics.value("beta", 0.0);
+  }
+}
+
+/// router_random's mix from an evaluated planner: slow = any plan that called think_and_rec,
+/// fast_rank = one that ranked without thinking, fast_only = the rest.
+std::array<double, kNumPlans> canonical_shares(const std::map<std::string, double>& plans) {
+  std::array<double, kNumPlans> s{};
+  for (const auto& [plan, share] : plans) {
+    if (plan.find("think_and_rec") != std::string::npos) s[kPlanSlow] += share;
+    else if (plan.find("rank_candidates") != std::string::npos) s[kPlanFastRank] += share;
+    else s[kPlanFastOnly] += share;
+  }
+  return s;
 }
 
 }  // namespace
@@ -220,6 +281,49 @@ TrainStageOutcome run_reasoner_stage(const Dataset& data, const ReasonerTrainOpt
   return out;
 }
 
+TrainStageOutcome run_planner_stage(const Dataset& data, const PlannerOptions& options, const Context& ctx,
+                                    const fs::path& run_dir, bool progress, bool force) {
+  options.validate();
+  const fs::path dir = run_dir / "planner";
+  const fs::path reasoner = run_dir / options.reasoner / "model.pt", sidgen = run_dir / "sidgen" / "model.pt";
+  for (const auto& [path, what] : {std::pair{sidgen, std::string("train sidgen")},
+                                   {run_dir / "ranker" / "manifest.json", std::string("train ranker")},
+                                   {reasoner, "train reasoner --reasoner-name " + options.reasoner}})
+    if (!fs::exists(path))
+      throw_input_error("{}: missing; run `twistar {} --run {}` first", path.string(), what, run_dir.string());
+  auto ranker = Manifest::load(run_dir / "ranker");
+  std::map<std::string, std::string> inputs = {{"data", data.fingerprint()},
+                                               {"sidgen", hash_file(sidgen)},
+                                               {"reasoner", hash_file(reasoner)},
+                                               {"ranker", hash_string(ranker->to_json().dump())}};
+  nlohmann::json config = options.to_json();
+  config["seed"] = ctx.seed;
+  if (!force)
+    if (auto done = reusable_stage(dir, "planner", config, inputs)) return *done;
+  if (force && fs::exists(dir)) fs::remove_all(dir);
+  TrainControl control;
+  control.progress = progress;
+  auto tools = load_toolbox(run_dir, ctx, options.reasoner, options.wide);
+  std::string tools_key;
+  for (const auto& [name, hash] : inputs) tools_key += name + "=" + hash + ";";
+  auto r = train_planner(data, tools, options, ctx, dir, hash_string(tools_key), control);
+  TrainStageOutcome out;
+  out.train_seconds = r.episode_seconds + r.sft_seconds + r.grpo_seconds;
+  out.best_valid_ndcg10 = r.grpo_holdout_reward;
+  if (!r.finished) return out;
+  Manifest m;
+  m.stage = "planner";
+  m.config = config;
+  m.inputs = inputs;
+  m.metrics = {{"sft_holdout_reward", r.sft_holdout_reward}, {"grpo_holdout_reward", r.grpo_holdout_reward},
+               {"beta", r.beta}, {"threshold", r.threshold}, {"costs", r.costs.to_json()},
+               {"episode_seconds", r.episode_seconds}, {"sft_seconds", r.sft_seconds},
+               {"grpo_seconds", r.grpo_seconds}, {"holdout_sweep", r.sweep}};
+  m.wall_seconds = out.train_seconds;
+  m.save(dir);
+  return out;
+}
+
 std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset& data,
                                          const fs::path& run_dir, const Context& ctx,
                                          const EvalStageOptions& options) {
@@ -244,7 +348,21 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
   if (name == "slow")
     return std::make_unique<ToolRecommender>(load_think_and_rec(run_dir, ctx, options.slow, options.reasoner),
                                              "slow");
-  throw_input_error("systems: unknown system '{}' (mostpop, swing, sasrec, fast_only, fast_rank, slow)", name);
+  if (name == "twistar" || name == "twistar_sft" || name == "router_threshold" || name == "router_random") {
+    auto planner = load_planner(run_dir, ctx);
+    AgentOptions agent;
+    agent.beta = options.planner_beta >= 0 ? options.planner_beta : planner.beta;
+    agent.budget_ms = options.budget_ms;
+    std::shared_ptr<const Policy> policy;
+    if (name == "twistar") policy = planner.grpo;
+    if (name == "twistar_sft") policy = planner.sft;
+    if (name == "router_threshold") policy = std::make_shared<ThresholdRouter>(planner.threshold);
+    if (name == "router_random")
+      policy = std::make_shared<RandomRouter>(options.router_shares.value_or(planner.holdout_shares), ctx.seed);
+    return std::make_unique<AgentRecommender>(planner.tools, policy, agent, planner.costs, name);
+  }
+  throw_input_error("systems: unknown system '{}' (mostpop, swing, sasrec, fast_only, fast_rank, slow, "
+                    "router_random, router_threshold, twistar_sft, twistar, oracle)", name);
 }
 
 nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& options,
@@ -255,9 +373,11 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
   if (examples.empty()) throw_input_error("{}: no user is long enough for the {} split", data.name,
                                           split_name(options.split));
   std::vector<EvalResult> results;
+  EvalStageOptions opts = options;
   for (const auto& name : options.systems) {
+    if (name == "oracle") continue;  // after the others
     auto t0 = std::chrono::steady_clock::now();
-    auto system = make_system(name, data, run_dir, ctx, options);
+    auto system = make_system(name, data, run_dir, ctx, opts);
     double build_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EvalResult r = evaluate(*system, examples, options.eval);
@@ -285,11 +405,35 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
       for (auto& [tool, samples] : plan->single_request_costs())
         r.extra["tool_latency_ms"][tool] = summarize_latency(std::move(samples)).to_json();
     }
+    if (auto* agent = dynamic_cast<AgentRecommender*>(system.get())) {
+      add_agent_extra(*agent, r, run_dir);
+      if (name == "twistar") {
+        opts.router_shares = canonical_shares(agent->plan_shares());
+        nlohmann::json sweep = nlohmann::json::array();
+        for (double beta : options.planner_betas) {
+          agent->reset_counts();
+          agent->set_beta(beta);
+          EvalOptions quiet = options.eval;
+          quiet.throughput_batch = 0;
+          EvalResult b = evaluate(*agent, examples, quiet);
+          sweep.push_back({{"beta", beta}, {"ndcg@10", b.metrics["ndcg@10"]}, {"recall@10", b.metrics["recall@10"]},
+                           {"latency_ms", b.latency.to_json()}, {"slow_rate", agent->slow_rate()}});
+          spdlog::info("twistar at beta {}: ndcg@10 {:.4f}, mean {:.2f} ms, slow rate {:.1f}%", beta,
+                       b.metrics["ndcg@10"], b.latency.mean, agent->slow_rate());
+        }
+        if (!sweep.empty()) r.extra["beta_sweep"] = sweep;
+      }
+    }
     spdlog::info("{}: recall@10 {:.4f} ndcg@10 {:.4f} ({} users, {:.1f} s)", name,
                  r.metrics["recall@10"], r.metrics["ndcg@10"], r.ranks.size(), r.eval_seconds);
     results.push_back(std::move(r));
   }
   add_complementarity(results);
+  if (std::find(options.systems.begin(), options.systems.end(), "oracle") != options.systems.end()) {
+    auto oracle = oracle_router(results);
+    if (!oracle) throw_input_error("systems: oracle needs fast_only, fast_rank and slow in the same evaluation");
+    results.push_back(std::move(*oracle));
+  }
   ReportInfo info{options.experiment, data.name, split_name(options.split), options.command, "", ""};
   auto doc = results_json(info, results);
   write_report(run_dir / (options.split == Split::kTest ? "eval" : "eval-valid"), doc);

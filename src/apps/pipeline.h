@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "graph/swing.h"
 #include "agent/fast_rec.h"
 #include "agent/think_and_rec.h"
+#include "agent/planner.h"
 #include "models/ranker.h"
 #include "models/sasrec.h"
 #include "models/sid_generator.h"
@@ -58,9 +60,18 @@ TrainStageOutcome run_reasoner_stage(const Dataset& data, const ReasonerTrainOpt
                                      bool progress, bool force = false,
                                      const std::string& name = "reasoner");
 
+/// The `planner` stage: replays validation episodes of the run's three tools, then trains the planner
+/// (warm-up, then GRPO) into run/planner. Reused when its config and the tools are unchanged; both
+/// trainings resume.
+TrainStageOutcome run_planner_stage(const Dataset& data, const PlannerOptions& options, const Context& ctx,
+                                    const std::filesystem::path& run_dir, bool progress, bool force = false);
+
 struct EvalStageOptions {
   /// Systems to evaluate, in report order: mostpop, swing, sasrec, fast_only, fast_rank,
-  /// slow. With fast_only and slow both, the report adds their complementarity (the oracle choice).
+  /// slow, router_random, router_threshold, twistar_sft, twistar, oracle. With fast_only and slow
+  /// both, the report adds their complementarity; oracle (the best of fast_only, fast_rank and slow
+  /// per user, the cheapest among ties) needs those three. router_random draws plans at twistar's
+  /// plan mix when twistar was evaluated before it (otherwise at the planner's holdout mix).
   std::vector<std::string> systems = {"mostpop", "swing", "sasrec"};
   Split split = Split::kTest;
   /// Histories keep their last `max_history` items.
@@ -72,6 +83,14 @@ struct EvalStageOptions {
   /// slow's search settings and the reasoner it reads (run/<reasoner>).
   ThinkAndRecOptions slow;
   std::string reasoner = "reasoner";
+  /// The planner's β (< 0: the one it selected on validation) and per-request latency budget (ms, 0
+  /// = none).
+  double planner_beta = -1;
+  double budget_ms = 0;
+  /// twistar is also evaluated at each of these β (the accuracy/latency curve), in its `beta_sweep`.
+  std::vector<double> planner_betas;
+  /// Plan mix of router_random (fast_only, fast_rank, slow); set from twistar when evaluated first.
+  std::optional<std::array<double, kNumPlans>> router_shares;
   /// Name recorded in results.json.
   std::string experiment = "eval";
   /// The command line recorded in results.json.

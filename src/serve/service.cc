@@ -6,6 +6,7 @@
 
 #include "agent/fast_rec.h"
 #include "agent/rank_candidates.h"
+#include "agent/planner.h"
 #include "agent/think_and_rec.h"
 #include "core/log.h"
 
@@ -190,9 +191,36 @@ ServiceAnswer Service::answer(const Request& r) const {
     calls.push_back(tool);
   };
   std::vector<std::string> notes;
-  if (r.mode == "auto" && !r.history.empty())
+  const bool planned = r.mode == "auto" && tools_.planner && !r.history.empty();
+  if (r.mode == "auto" && !tools_.planner && !r.history.empty())
     notes.push_back("no planner in this run directory: auto ran mode fast");
-  if (r.history.empty()) {
+  if (planned) {
+    // The planner's episode: its calls, their arguments and what each cost.
+    Toolbox box{tools_.fast_rec, tools_.rank_candidates, tools_.think_and_rec, tools_.wide};
+    std::vector<RequestState> state(1);
+    state[0].history = r.history;
+    state[0].exclude_history = r.exclude_history;
+    AgentOptions agent;
+    agent.beta = tools_.beta;
+    agent.budget_ms = r.budget_ms;
+    auto a = run_agent(box, *tools_.planner, state, r.k, agent, tools_.costs);
+    for (const auto& call : a[0].trace) {
+      if (call.at("tool") == "finish") continue;
+      json entry = {{"tool", call.at("tool")}, {"args", call.at("arguments")}};
+      if (call.contains("error")) entry["error"] = call.at("error");
+      else entry["latency_ms"] = a[0].tool_ms.count(call.at("tool")) ? a[0].tool_ms.at(call.at("tool")) : 0.0;
+      plan.push_back(std::move(entry));
+      if (!call.contains("error")) calls.push_back(call.at("tool").get<std::string>());
+    }
+    if (a[0].plan.find("fallback") != std::string::npos) {
+      notes.push_back("the planner made no valid call that returns items: fast_rec ran as a fallback");
+      calls.push_back("fast_rec");
+    }
+    for (const auto& [tool, ms] : a[0].tool_ms) latency[tool] = ms;
+    if (!a[0].rationale.empty()) out["rationale"] = a[0].rationale;
+    items = std::move(a[0].items);
+    ran = a[0].plan;
+  } else if (r.history.empty()) {
     auto p0 = std::chrono::steady_clock::now();
     items = items_.most_popular(r.history, {r.k, r.exclude_history});
     step("popularity", {{"k", r.k}}, elapsed_ms(p0), items.size());
@@ -281,6 +309,17 @@ std::shared_ptr<const Service> load_service(const fs::path& run_dir, const Serve
   // (otherwise modes rank and slow answer 422).
   if (fs::exists(run_dir / "ranker" / "manifest.json")) tools.rank_candidates = load_rank_candidates(run_dir, one);
   if (fs::exists(run_dir / "reasoner" / "manifest.json")) tools.think_and_rec = load_think_and_rec(run_dir, one);
+  // Mode auto runs the trained planner when the run has one (over its own tools).
+  if (fs::exists(run_dir / "planner" / "manifest.json")) {
+    auto planner = load_planner(run_dir, one);
+    tools.fast_rec = planner.tools.fast;
+    tools.rank_candidates = planner.tools.rank;
+    tools.think_and_rec = planner.tools.think;
+    tools.planner = planner.grpo;
+    tools.costs = planner.costs;
+    tools.beta = planner.beta;
+    tools.wide = planner.tools.wide;
+  }
   if (SidMap::load(run_dir / "sid" / "sid_map.json").num_items() != items.num_items())
     throw_input_error(
         "{}: {} items, but run/sid/sid_map.json has another count (a run directory "

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "agent/agent_loop.h"
 #include "agent/tool.h"
 #include "core/context.h"
 #include "core/error.h"
@@ -56,6 +57,12 @@ struct ServeTools {
   std::shared_ptr<const Tool> rank_candidates;
   /// think_and_rec (the reasoner), for mode slow.
   std::shared_ptr<const Tool> think_and_rec;
+  /// The trained planner (run/planner), for mode auto; without it auto runs mode fast.
+  std::shared_ptr<const Policy> planner;
+  /// The planner's cost model, served β and fast_rec's candidates for the ranker.
+  CostModel costs;
+  double beta = 0;
+  int wide = 50;
 };
 
 /// A request the service cannot answer: the HTTP status, a stable code and the request field.

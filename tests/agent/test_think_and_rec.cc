@@ -14,6 +14,7 @@
 #include "fixtures.h"
 #include "model_fixtures.h"
 #include "models/sid_generator_trainer.h"
+#include "serve/service.h"
 #include "test_util.h"
 
 namespace twistar {
@@ -238,6 +239,70 @@ TEST(ThinkAndRecStage, MissingInputsSayWhatToRun) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("train reasoner"), std::string::npos) << e.what();
   }
+}
+
+// The whole pipeline behind the planner on the small run: ranker and reasoner, the planner stage
+// (episodes, warm-up, GRPO), the full evaluation table and mode auto of the service.
+TEST(PlannerStage, TrainsEvaluatesAndServesTheWholePipeline) {
+  auto& run = small_run();
+  RankerOptions ro;
+  ro.candidates = 20;
+  ro.lists_per_user = 2;
+  ro.gbdt_rounds = 20;
+  run_ranker_stage(run.data, ro, run.ctx, run.dir.path(), false);
+  run_reasoner_stage(run.data, tiny_options(), run.ctx, run.dir.path(), false);
+  PlannerOptions po;
+  po.wide = 20;
+  po.betas = {0, 10};
+  po.cost_requests = 10;
+  po.sft.epochs = 3;
+  po.grpo.epochs = 2;
+  po.grpo.batch_size = 64;
+  auto first = run_planner_stage(run.data, po, run.ctx, run.dir.path(), false);
+  EXPECT_FALSE(first.skipped);
+  EXPECT_TRUE(run_planner_stage(run.data, po, run.ctx, run.dir.path(), false).skipped);
+  auto m = Manifest::load(run.dir / "planner");
+  ASSERT_TRUE(m);
+  EXPECT_GT(m->metrics.at("costs").at("ms").at("think_and_rec").get<double>(), 0.0);
+
+  EvalStageOptions eo;
+  eo.systems = {"fast_only", "fast_rank", "slow", "twistar", "router_random", "router_threshold", "twistar_sft",
+                "oracle"};
+  eo.eval.latency_requests = 20;
+  eo.eval.throughput_batch = 0;
+  eo.eval.progress = false;
+  eo.planner_betas = {0, 1000};
+  auto doc = run_eval_stage(run.data, eo, run.ctx, run.dir.path());
+  const auto& sys = doc.at("systems");
+  for (const auto& name : eo.systems) ASSERT_TRUE(sys.contains(name)) << name;
+  // The oracle picks per user the best of the three plans: never below any of them.
+  for (const char* plan : {"fast_only", "fast_rank", "slow"})
+    EXPECT_GE(sys.at("oracle").at("ndcg@10").get<double>() + 1e-12, sys.at(plan).at("ndcg@10").get<double>());
+  EXPECT_TRUE(sys.at("twistar").contains("plan_shares"));
+  const auto& sweep = sys.at("twistar").at("beta_sweep");
+  ASSERT_EQ(sweep.size(), 2u);
+  // At β = 1000 NDCG/s a millisecond costs more than any hit is worth: no thinking.
+  EXPECT_EQ(sweep[1].at("slow_rate").get<double>(), 0.0);
+
+  // Mode auto serves the planner: the plan it ran and what each call cost.
+  ServeOptions so;
+  auto service = load_service(run.dir.path(), so, run.ctx);
+  nlohmann::json request = {{"history", {run.data.item_ids[run.data.sequences[0][0]],
+                                         run.data.item_ids[run.data.sequences[0][1]]}},
+                            {"k", 5},
+                            {"mode", "auto"}};
+  auto answer = service->handle(request.dump());
+  ASSERT_EQ(answer.status, 200) << answer.body.dump();
+  EXPECT_EQ(answer.body.at("items").size(), 5u);
+  EXPECT_NE(answer.body.at("ran").get<std::string>(), "fast");
+  EXPECT_FALSE(answer.body.at("plan").empty());
+  EXPECT_FALSE(answer.plan.empty());
+  request["latency_budget_ms"] = 1e-3;  // nothing fits: only the cheapest list is ever made
+  answer = service->handle(request.dump());
+  ASSERT_EQ(answer.status, 200) << answer.body.dump();
+  const std::string ran = answer.body.at("ran");
+  EXPECT_TRUE(ran == "fast_rec" || ran == "fallback") << ran;
+  EXPECT_EQ(answer.body.at("items").size(), 5u);
 }
 
 }  // namespace

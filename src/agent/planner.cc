@@ -1,0 +1,969 @@
+#include "agent/planner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "agent/fast_rec.h"
+#include "agent/rank_candidates.h"
+#include "agent/think_and_rec.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/manifest.h"
+#include "core/progress.h"
+#include "sid/sid_map.h"
+
+namespace twistar {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kPlanNames[kNumPlans] = {"fast_only", "fast_rank", "slow"};
+
+double ndcg10_of(const Ranking& list, ItemIndex target) {
+  for (size_t r = 0; r < list.size() && r < 10; ++r)
+    if (list[r].item == target) return 1.0 / std::log2(static_cast<double>(r) + 2.0);
+  return 0.0;
+}
+
+nlohmann::json stats_json(const ObservationStats& s) { return {s.top, s.margin, s.entropy}; }
+
+/// The plan (of the canonical ones) an episode's valid calls make, kNumPlans for any other.
+int plan_of(const EpisodeState& s) {
+  std::vector<int> valid;
+  EpisodeState replay;
+  for (int a : s.actions) {
+    if (invalid_reason(replay, a).empty() && a != kFinish) valid.push_back(a);
+    step_episode(replay, a, {}, 0.0, 1000);
+  }
+  if (valid == std::vector<int>{kFastK}) return kPlanFastOnly;
+  if (valid == std::vector<int>{kFastWide, kRank}) return kPlanFastRank;
+  if (valid == std::vector<int>{kThink}) return kPlanSlow;
+  return kNumPlans;
+}
+
+bool calls_think(const EpisodeState& s) {
+  return std::find(s.actions.begin(), s.actions.end(), kThink) != s.actions.end();
+}
+
+/// NDCG@10 and cost of a finished replayed episode; an episode with no list falls back to fast_rec(k).
+std::pair<double, double> episode_outcome(const UserEpisode& u, const EpisodeState& s, const CostModel& costs) {
+  if (s.list == kNoList) return {u.ndcg[kListFast], s.cost_ms + costs.of(kFastK)};
+  return {u.ndcg[s.list], s.cost_ms};
+}
+
+double episode_reward(const UserEpisode& u, const EpisodeState& s, double beta, const PlannerOptions& o,
+                      const CostModel& costs) {
+  auto [ndcg, cost] = episode_outcome(u, s, costs);
+  const double fallback = s.list == kNoList ? 1.0 : 0.0;
+  return ndcg - beta * cost / 1000.0 - o.invalid_penalty * (s.invalid + fallback);
+}
+
+/// Applies an action to a replayed episode: its recorded outcome and the cost model's cost.
+void replay_step(const UserEpisode& u, EpisodeState& s, int action, const CostModel& costs, int max_calls) {
+  const bool valid = invalid_reason(s, action).empty();
+  ObservationStats stats;
+  const double cost = call_cost(s, action, costs);
+  if (valid && action != kFinish) {
+    if (action == kFastK) stats = u.stats[kListFast];
+    if (action == kFastWide) stats = u.stats[kListWide];
+    if (action == kRank) stats = u.stats[s.candidates == kListFast ? kListRankFast : kListRankWide];
+    if (action == kThink) stats = u.stats[kListThink];
+  }
+  step_episode(s, action, stats, cost, max_calls);
+}
+
+/// One decision's inputs for a batch of replayed episodes.
+struct DecisionBatch {
+  std::vector<const Sequence*> histories;
+  std::vector<std::vector<float>> features;
+  /// 1 where the action is affordable under the budget.
+  std::vector<std::array<float, kNumActions>> allowed;
+};
+
+void add_decision(DecisionBatch& b, const UserEpisode& u, const EpisodeState& s, double beta, double budget,
+                  const CostModel& costs) {
+  b.histories.push_back(&u.history);
+  b.features.push_back(feature_vector(u.request, s, beta, budget, costs));
+  std::array<float, kNumActions> allowed{};
+  for (int a = 0; a < kNumActions; ++a) allowed[a] = affordable(s, a, budget, costs) ? 1.0f : 0.0f;
+  b.allowed.push_back(allowed);
+}
+
+torch::Tensor allowed_tensor(const DecisionBatch& b) {
+  auto t = torch::empty({static_cast<int64_t>(b.allowed.size()), kNumActions}, torch::kFloat);
+  auto a = t.accessor<float, 2>();
+  for (size_t r = 0; r < b.allowed.size(); ++r)
+    for (int c = 0; c < kNumActions; ++c) a[static_cast<int64_t>(r)][c] = b.allowed[r][c];
+  return t;
+}
+
+/// Log-probabilities [B, A] over the affordable actions.
+torch::Tensor masked_log_probs(PlannerPolicy& policy, const DecisionBatch& b) {
+  auto logits = policy->forward(b.histories, feature_tensor(b.features));
+  auto allowed = allowed_tensor(b).to(logits.device());
+  logits = logits.masked_fill(allowed == 0, -1e9);
+  return torch::log_softmax(logits, 1);
+}
+
+/// Users of the table split into training and holdout (by a hash of the position and seed).
+void split_users(size_t n, double holdout, uint64_t seed, std::vector<size_t>& train, std::vector<size_t>& held) {
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t h = fnv1a64(std::to_string(i), seed);
+    (static_cast<double>(h % 10000) / 10000.0 < holdout ? held : train).push_back(i);
+  }
+}
+
+double mean_holdout_reward(PlannerPolicy& policy, const EpisodeTable& table, const std::vector<size_t>& users,
+                           const PlannerOptions& o) {
+  double total = 0;
+  for (double beta : o.betas) total += simulate_policy(policy, table, users, beta, 0.0, o).reward;
+  return total / static_cast<double>(o.betas.size());
+}
+
+/// Times each call one request at a time on one thread (after a warm-up), on `n` spaced examples.
+CostModel measure_costs(const Toolbox& tools, const std::vector<Example>& examples, int k, size_t n) {
+  CostModel costs;
+  if (examples.empty() || n == 0) return costs;
+  n = std::min(n, examples.size());
+  const int threads = torch::get_num_threads();
+  set_compute_threads(1);
+  std::array<double, kNumActions> total{};
+  for (size_t r = 0; r <= n; ++r) {  // r == 0 is the warm-up
+    const Example& ex = examples[(r == 0 ? 0 : r - 1) * examples.size() / n];
+    auto run = [&](const Tool& tool, RequestState& state, ToolArgs args) {
+      auto t0 = std::chrono::steady_clock::now();
+      tool.run_one(state, args);
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    };
+    RequestState a, b, c;
+    a.history = b.history = c.history = ex.history;
+    std::array<double, kNumActions> t{};
+    t[kFastK] = run(*tools.fast, a, {k, 0});
+    t[kFastWide] = run(*tools.fast, b, {tools.wide, 0});
+    t[kRank] = run(*tools.rank, b, {k, tools.wide});
+    t[kThink] = run(*tools.think, c, {k, 0});
+    if (r > 0)
+      for (int x = 0; x < kNumActions; ++x) total[x] += t[x];
+  }
+  set_compute_threads(threads);
+  for (int x = 0; x < kNumActions; ++x) costs.ms[x] = total[x] / static_cast<double>(n);
+  return costs;
+}
+
+/// Per-request plan for the fixed-plan routers: the next call of `plan` given the calls made.
+int next_call_of_plan(int plan, const EpisodeState& s) {
+  auto steps = plan_actions(plan);
+  return s.calls < static_cast<int>(steps.size()) ? steps[s.calls] : kFinish;
+}
+
+}  // namespace
+
+// ---- episode table ----
+
+nlohmann::json EpisodeTable::to_json() const {
+  nlohmann::json users_json = nlohmann::json::array();
+  for (const auto& u : users) {
+    nlohmann::json stats = nlohmann::json::array();
+    for (const auto& s : u.stats) stats.push_back(stats_json(s));
+    users_json.push_back({{"h", u.history},
+                          {"f", {u.request.log_length, u.request.diversity, u.request.mean_log_pop, u.request.last_log_pop}},
+                          {"ndcg", u.ndcg},
+                          {"stats", stats}});
+  }
+  return {{"format", "twistar.episodes"}, {"version", 1}, {"costs", costs.to_json()}, {"users", users_json}};
+}
+
+EpisodeTable EpisodeTable::from_json(const nlohmann::json& j, const std::string& where) {
+  EpisodeTable t;
+  try {
+    if (j.at("format") != "twistar.episodes" || j.at("version") != 1)
+      throw_input_error("{}: not a twistar episode table of version 1", where);
+    t.costs = CostModel::from_json(j.at("costs"), where);
+    for (const auto& uj : j.at("users")) {
+      UserEpisode u;
+      u.history = uj.at("h").get<Sequence>();
+      auto f = uj.at("f").get<std::vector<float>>();
+      if (f.size() != 4) throw_input_error("{}: user {}: 'f' needs 4 values", where, t.users.size());
+      u.request = {f[0], f[1], f[2], f[3]};
+      u.ndcg = uj.at("ndcg").get<std::array<float, kNumListSources>>();
+      const auto& stats = uj.at("stats");
+      if (stats.size() != kNumListSources) throw_input_error("{}: user {}: bad 'stats'", where, t.users.size());
+      for (int s = 0; s < kNumListSources; ++s) {
+        auto v = stats.at(s).get<std::vector<float>>();
+        if (v.size() != 3) throw_input_error("{}: user {}: bad 'stats'", where, t.users.size());
+        u.stats[s] = {v[0], v[1], v[2]};
+      }
+      t.users.push_back(std::move(u));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw_input_error("{}: bad episode table: {}", where, e.what());
+  }
+  return t;
+}
+
+EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example>& examples, int k,
+                                 size_t cost_requests, const std::function<RequestFeatures(const Sequence&)>& features,
+                                 bool progress) {
+  tools.check();
+  EpisodeTable table;
+  table.users.resize(examples.size());
+  const size_t chunk = 256;
+  Progress bar("planner episodes", examples.size(), progress);
+  for (size_t start = 0; start < examples.size(); start += chunk) {
+    const size_t end = std::min(examples.size(), start + chunk);
+    auto states = [&] {
+      std::vector<RequestState> s(end - start);
+      for (size_t i = start; i < end; ++i) s[i - start].history = examples[i].history;
+      return s;
+    };
+    auto fast = states(), wide = states(), think = states();
+    auto f = tools.fast->run(fast, {k, 0});
+    auto w = tools.fast->run(wide, {tools.wide, 0});
+    auto rf = tools.rank->run(fast, {k, tools.wide});
+    auto rw = tools.rank->run(wide, {k, tools.wide});
+    auto th = tools.think->run(think, {k, 0});
+    for (size_t i = start; i < end; ++i) {
+      const size_t j = i - start;
+      UserEpisode& u = table.users[i];
+      u.history = examples[i].history;
+      u.request = features(u.history);
+      const std::array<const Observation*, kNumListSources> obs = {&f[j], &w[j], &rf[j], &rw[j], &th[j]};
+      for (int s = 0; s < kNumListSources; ++s) {
+        if (!obs[s]->error.empty()) throw Error(fmt::format("planner episodes: {}", obs[s]->error));
+        u.ndcg[s] = static_cast<float>(ndcg10_of(obs[s]->items, examples[i].target));
+        u.stats[s] = observation_stats(obs[s]->items);
+      }
+    }
+    bar.tick(end - start);
+  }
+  table.costs = measure_costs(tools, examples, k, cost_requests);
+  return table;
+}
+
+const char* plan_name(int plan) { return plan >= 0 && plan < kNumPlans ? kPlanNames[plan] : "other"; }
+
+std::vector<int> plan_actions(int plan) {
+  switch (plan) {
+    case kPlanFastOnly: return {kFastK, kFinish};
+    case kPlanFastRank: return {kFastWide, kRank, kFinish};
+    case kPlanSlow: return {kThink};
+    default: throw Error(fmt::format("no plan {}", plan));
+  }
+}
+
+int plan_list(int plan) {
+  return plan == kPlanFastOnly ? kListFast : plan == kPlanFastRank ? kListRankWide : kListThink;
+}
+
+static double plan_cost(int plan, const CostModel& costs) {
+  double c = 0;
+  for (int a : plan_actions(plan)) c += a == kFinish ? costs.decision_ms : costs.of(a);
+  return c;
+}
+
+int best_plan(const UserEpisode& user, const CostModel& costs) {
+  int best = kPlanFastOnly;
+  for (int p = 1; p < kNumPlans; ++p) {
+    const float a = user.ndcg[plan_list(p)], b = user.ndcg[plan_list(best)];
+    if (a > b + 1e-6f || (std::abs(a - b) <= 1e-6f && plan_cost(p, costs) < plan_cost(best, costs))) best = p;
+  }
+  return best;
+}
+
+// ---- options ----
+
+nlohmann::json PlannerOptions::to_json() const {
+  nlohmann::json j = policy.to_json();
+  j["betas"] = betas;
+  j["beta"] = beta;
+  j["latency_share"] = latency_share;
+  j["holdout"] = holdout;
+  j["users"] = users;
+  j["cost_requests"] = cost_requests;
+  j["wide"] = wide;
+  j["max_calls"] = max_calls;
+  j["invalid_penalty"] = invalid_penalty;
+  j["explore"] = explore;
+  nlohmann::json s, g;
+  sft.add_to(s);
+  grpo.add_to(g);
+  j["sft"] = s;
+  j["grpo"] = g;
+  j["group"] = group;
+  j["ppo_epochs"] = ppo_epochs;
+  j["clip"] = clip;
+  j["kl"] = kl;
+  j["budget_share"] = budget_share;
+  j["budgets_ms"] = budgets_ms;
+  j["reasoner"] = reasoner;
+  return j;
+}
+
+void PlannerOptions::read(const nlohmann::json& j) {
+  policy.read(j);
+  betas = j.value("betas", betas);
+  beta = j.value("beta", beta);
+  latency_share = j.value("latency_share", latency_share);
+  holdout = j.value("holdout", holdout);
+  users = j.value("users", users);
+  cost_requests = j.value("cost_requests", cost_requests);
+  wide = j.value("wide", wide);
+  max_calls = j.value("max_calls", max_calls);
+  invalid_penalty = j.value("invalid_penalty", invalid_penalty);
+  explore = j.value("explore", explore);
+  if (j.contains("sft")) sft.read(j.at("sft"));
+  if (j.contains("grpo")) grpo.read(j.at("grpo"));
+  group = j.value("group", group);
+  ppo_epochs = j.value("ppo_epochs", ppo_epochs);
+  clip = j.value("clip", clip);
+  kl = j.value("kl", kl);
+  budget_share = j.value("budget_share", budget_share);
+  budgets_ms = j.value("budgets_ms", budgets_ms);
+  reasoner = j.value("reasoner", reasoner);
+}
+
+void PlannerOptions::validate() const {
+  policy.validate();
+  sft.validate();
+  grpo.validate();
+  if (betas.empty()) throw_input_error("planner: betas must not be empty");
+  for (double b : betas)
+    if (!(b >= 0)) throw_input_error("planner: betas must be >= 0, got {}", b);
+  if (!(latency_share > 0)) throw_input_error("planner: latency_share = {} must be positive", latency_share);
+  if (!(holdout > 0 && holdout < 1)) throw_input_error("planner: holdout = {} must be in (0, 1)", holdout);
+  if (users < 0) throw_input_error("planner: users = {} must be >= 0", users);
+  if (wide < 1) throw_input_error("planner: wide = {} must be positive", wide);
+  if (max_calls < 1) throw_input_error("planner: max_calls = {} must be positive", max_calls);
+  if (!(invalid_penalty >= 0)) throw_input_error("planner: invalid_penalty must be >= 0");
+  if (!(explore >= 0 && explore <= 1)) throw_input_error("planner: explore = {} must be in [0, 1]", explore);
+  if (group < 2) throw_input_error("planner: group = {} must be at least 2", group);
+  if (ppo_epochs < 1) throw_input_error("planner: ppo_epochs = {} must be positive", ppo_epochs);
+  if (!(clip > 0 && clip < 1)) throw_input_error("planner: clip = {} must be in (0, 1)", clip);
+  if (!(kl >= 0)) throw_input_error("planner: kl = {} must be >= 0", kl);
+  if (!(budget_share >= 0 && budget_share <= 1)) throw_input_error("planner: budget_share must be in [0, 1]");
+  if (budget_share > 0 && budgets_ms.empty()) throw_input_error("planner: budget_share > 0 needs budgets_ms");
+  if (reasoner.empty()) throw_input_error("planner: reasoner must not be empty");
+}
+
+// ---- replay ----
+
+nlohmann::json SimSummary::to_json() const {
+  nlohmann::json shares;
+  for (int p = 0; p <= kNumPlans; ++p) shares[plan_name(p)] = plan_shares[p];
+  return {{"ndcg@10", ndcg10}, {"cost_ms", cost_ms}, {"reward", reward},
+          {"invalid", invalid}, {"slow_rate", slow_rate}, {"plan_shares", shares}};
+}
+
+std::vector<EpisodeState> replay_policy(PlannerPolicy& policy, const EpisodeTable& table,
+                                       const std::vector<size_t>& users, double beta, double budget_ms,
+                                       const PlannerOptions& options) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = policy->is_training();
+  policy->eval();
+  std::vector<EpisodeState> states(users.size());
+  for (int round = 0; round < options.max_calls; ++round) {
+    DecisionBatch b;
+    std::vector<size_t> open;
+    for (size_t i = 0; i < users.size(); ++i)
+      if (!states[i].done) {
+        open.push_back(i);
+        add_decision(b, table.users[users[i]], states[i], beta, budget_ms, table.costs);
+      }
+    if (open.empty()) break;
+    auto actions = masked_log_probs(policy, b).argmax(1).to(torch::kCPU);
+    auto acc = actions.accessor<int64_t, 1>();
+    for (size_t g = 0; g < open.size(); ++g)
+      replay_step(table.users[users[open[g]]], states[open[g]], static_cast<int>(acc[static_cast<int64_t>(g)]),
+                  table.costs, options.max_calls);
+  }
+  if (was_training) policy->train();
+  return states;
+}
+
+SimSummary simulate_policy(PlannerPolicy& policy, const EpisodeTable& table, const std::vector<size_t>& users,
+                           double beta, double budget_ms, const PlannerOptions& options) {
+  auto states = replay_policy(policy, table, users, beta, budget_ms, options);
+  SimSummary s;
+  for (size_t i = 0; i < users.size(); ++i) {
+    const auto& u = table.users[users[i]];
+    auto [ndcg, cost] = episode_outcome(u, states[i], table.costs);
+    s.ndcg10 += ndcg;
+    s.cost_ms += cost;
+    s.reward += episode_reward(u, states[i], beta, options, table.costs);
+    s.invalid += states[i].invalid;
+    s.plan_shares[plan_of(states[i])] += 1;
+    s.slow_rate += calls_think(states[i]);
+  }
+  const double n = std::max<double>(1.0, static_cast<double>(users.size()));
+  s.ndcg10 /= n;
+  s.cost_ms /= n;
+  s.reward /= n;
+  s.invalid /= n;
+  s.slow_rate /= n;
+  for (auto& v : s.plan_shares) v /= n;
+  return s;
+}
+
+// ---- routers ----
+
+std::vector<int> ThresholdRouter::decide(const std::vector<const Sequence*>&, const std::vector<EpisodeState>& states,
+                                         double, double) const {
+  std::vector<int> out;
+  for (const auto& s : states) {
+    if (s.candidates == kNoList) out.push_back(kFastWide);
+    else if (!s.ranked) out.push_back(s.fast.top >= threshold_ ? kRank : kThink);
+    else out.push_back(kFinish);
+  }
+  return out;
+}
+
+double tune_threshold(const EpisodeTable& table, const std::vector<size_t>& users, double beta,
+                      const PlannerOptions& options) {
+  std::vector<float> tops;
+  for (size_t i : users) tops.push_back(table.users[i].stats[kListWide].top);
+  if (tops.empty()) return 0.0;
+  std::sort(tops.begin(), tops.end());
+  double best_t = -1e30, best_r = -1e30;
+  for (int q = 0; q <= 40; ++q) {
+    // q = 0: never think (every top score passes); q = 40: always think.
+    const double t = q == 0 ? -1e30 : q == 40 ? 1e30 : tops[(tops.size() - 1) * static_cast<size_t>(q) / 40];
+    ThresholdRouter router(t);
+    double reward = 0;
+    for (size_t i : users) {
+      const auto& u = table.users[i];
+      EpisodeState s;
+      while (!s.done) replay_step(u, s, router.decide({}, {s}, beta, 0)[0], table.costs, options.max_calls);
+      reward += episode_reward(u, s, beta, options, table.costs);
+    }
+    if (reward > best_r + 1e-12) {
+      best_r = reward;
+      best_t = t;
+    }
+  }
+  return best_t;
+}
+
+RandomRouter::RandomRouter(std::array<double, kNumPlans> shares, uint64_t seed) : shares_(shares), seed_(seed) {
+  double total = 0;
+  for (double s : shares_) {
+    if (!(s >= 0)) throw InputError("router_random: plan shares must be >= 0");
+    total += s;
+  }
+  if (!(total > 0)) throw InputError("router_random: plan shares sum to zero");
+  for (double& s : shares_) s /= total;
+}
+
+std::vector<int> RandomRouter::decide(const std::vector<const Sequence*>& histories,
+                                      const std::vector<EpisodeState>& states, double, double) const {
+  std::vector<int> out;
+  for (size_t i = 0; i < states.size(); ++i) {
+    const auto& h = *histories[i];
+    const uint64_t x = fnv1a64(std::string_view(reinterpret_cast<const char*>(h.data()), h.size() * sizeof(ItemIndex)),
+                               seed_);
+    const double u = static_cast<double>(x % 1000003) / 1000003.0;
+    int plan = kNumPlans - 1;
+    double acc = 0;
+    for (int p = 0; p < kNumPlans; ++p) {
+      acc += shares_[p];
+      if (u < acc) {
+        plan = p;
+        break;
+      }
+    }
+    out.push_back(next_call_of_plan(plan, states[i]));
+  }
+  return out;
+}
+
+LearnedPolicy::LearnedPolicy(PlannerPolicy model, CostModel costs, std::string name)
+    : model_(std::move(model)), costs_(costs), name_(std::move(name)) {
+  model_->eval();
+}
+
+std::vector<int> LearnedPolicy::decide(const std::vector<const Sequence*>& histories,
+                                       const std::vector<EpisodeState>& states, double beta, double budget_ms) const {
+  torch::NoGradGuard no_grad;
+  DecisionBatch b;
+  for (size_t i = 0; i < states.size(); ++i) {
+    b.histories.push_back(histories[i]);
+    b.features.push_back(feature_vector(model_->request_features(*histories[i]), states[i], beta, budget_ms, costs_));
+    std::array<float, kNumActions> allowed{};
+    for (int a = 0; a < kNumActions; ++a) allowed[a] = affordable(states[i], a, budget_ms, costs_) ? 1.0f : 0.0f;
+    b.allowed.push_back(allowed);
+  }
+  auto actions = masked_log_probs(model_, b).argmax(1).to(torch::kCPU);
+  auto acc = actions.accessor<int64_t, 1>();
+  std::vector<int> out(states.size());
+  for (size_t i = 0; i < states.size(); ++i) out[i] = static_cast<int>(acc[static_cast<int64_t>(i)]);
+  return out;
+}
+
+// ---- the agent as a Recommender ----
+
+AgentRecommender::AgentRecommender(Toolbox tools, std::shared_ptr<const Policy> policy, AgentOptions options,
+                                   CostModel costs, std::string name)
+    : tools_(std::move(tools)), policy_(std::move(policy)), options_(options), costs_(costs), name_(std::move(name)) {
+  tools_.check();
+  if (!policy_) throw InputError(fmt::format("{}: no policy", name_));
+}
+
+std::vector<Ranking> AgentRecommender::recommend(const std::vector<Sequence>& histories,
+                                                 const RecommendOptions& options) const {
+  std::vector<RequestState> requests(histories.size());
+  for (size_t i = 0; i < histories.size(); ++i) {
+    requests[i].history = histories[i];
+    requests[i].exclude_history = options.exclude_history;
+  }
+  auto answers = run_agent(tools_, *policy_, requests, options.k, options_, costs_);
+  std::vector<Ranking> out;
+  out.reserve(answers.size());
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& a : answers) {
+    ++plans_[a.plan];
+    ++total_;
+    if (a.plan.find("think_and_rec") != std::string::npos) ++slow_;
+    if (answers.size() == 1)
+      for (const auto& [tool, ms] : a.tool_ms) costs_ms_[tool].push_back(ms);
+    out.push_back(std::move(a.items));
+  }
+  return out;
+}
+
+std::map<std::string, double> AgentRecommender::plan_shares() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::map<std::string, double> out;
+  for (const auto& [plan, n] : plans_) out[plan] = total_ > 0 ? static_cast<double>(n) / total_ : 0.0;
+  return out;
+}
+
+double AgentRecommender::slow_rate() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return total_ > 0 ? static_cast<double>(slow_) / total_ : 0.0;
+}
+
+std::map<std::string, std::vector<double>> AgentRecommender::single_request_costs() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return costs_ms_;
+}
+
+void AgentRecommender::reset_counts() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  plans_.clear();
+  slow_ = total_ = 0;
+  costs_ms_.clear();
+}
+
+// ---- training ----
+
+namespace {
+
+PlannerPolicy make_policy(const SidMap& sids, const std::vector<int64_t>& popularity, const PlannerOptions& o) {
+  return PlannerPolicy(sids.sids(), sids.level_sizes(), popularity, o.policy);
+}
+
+/// One optimiser step on `loss`; returns its value.
+double descend(torch::optim::Optimizer& optimizer, const torch::Tensor& loss) {
+  optimizer.zero_grad();
+  loss.backward();
+  optimizer.step();
+  return loss.item<double>();
+}
+
+struct SftExample {
+  size_t user;
+  EpisodeState state;
+  double beta;
+  int action;
+};
+
+std::vector<SftExample> sft_examples(const EpisodeTable& table, const std::vector<size_t>& users,
+                                     const PlannerOptions& o, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::vector<SftExample> out;
+  for (size_t i : users) {
+    const auto& u = table.users[i];
+    int plan = best_plan(u, table.costs);
+    if (unit(rng) < o.explore) plan = static_cast<int>(rng() % kNumPlans);
+    const double beta = o.betas[rng() % o.betas.size()];
+    EpisodeState s;
+    for (int a : plan_actions(plan)) {
+      out.push_back({i, s, beta, a});
+      replay_step(u, s, a, table.costs, o.max_calls);
+    }
+  }
+  return out;
+}
+
+LoopResult train_sft(PlannerPolicy& policy, const EpisodeTable& table, const std::vector<size_t>& train,
+                     const std::vector<size_t>& held, const PlannerOptions& o, const Context& ctx, const fs::path& dir,
+                     const nlohmann::json& identity, const TrainControl& control) {
+  auto examples = sft_examples(table, train, o, ctx.seed);
+  auto optimizer = make_adamw(*policy, o.sft);
+  LoopCallbacks cb;
+  cb.train_epoch = [&](int epoch) {
+    policy->train();
+    std::vector<size_t> order(examples.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(ctx.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    std::shuffle(order.begin(), order.end(), rng);
+    double total = 0;
+    int batches = 0;
+    for (size_t start = 0; start < order.size(); start += static_cast<size_t>(o.sft.batch_size)) {
+      const size_t end = std::min(order.size(), start + static_cast<size_t>(o.sft.batch_size));
+      DecisionBatch b;
+      std::vector<int64_t> labels;
+      for (size_t r = start; r < end; ++r) {
+        const auto& ex = examples[order[r]];
+        add_decision(b, table.users[ex.user], ex.state, ex.beta, 0.0, table.costs);
+        labels.push_back(ex.action);
+      }
+      auto logp = masked_log_probs(policy, b);
+      total += descend(optimizer, torch::nll_loss(logp, torch::tensor(labels, torch::kLong).to(logp.device())));
+      ++batches;
+    }
+    return batches > 0 ? total / batches : 0.0;
+  };
+  cb.validate = [&] { return mean_holdout_reward(policy, table, held, o); };
+  return run_training_loop("planner sft", dir, policy.ptr(), optimizer, identity, o.sft, cb, control);
+}
+
+/// One sampled decision of a GRPO batch.
+struct Sample {
+  size_t user;
+  EpisodeState state;
+  double beta, budget;
+  int action;
+  double old_logp;
+  size_t trajectory;
+};
+
+LoopResult train_grpo(PlannerPolicy& policy, PlannerPolicy& reference, const EpisodeTable& table,
+                      const std::vector<size_t>& train, const std::vector<size_t>& held, const PlannerOptions& o,
+                      const Context& ctx, const fs::path& dir, const nlohmann::json& identity,
+                      const TrainControl& control) {
+  reference->eval();
+  for (auto& p : reference->parameters()) p.set_requires_grad(false);
+  auto optimizer = make_adamw(*policy, o.grpo);
+  LoopCallbacks cb;
+  cb.train_epoch = [&](int epoch) {
+    // No dropout: the sampling policy and the one whose ratio is taken must be the same function.
+    policy->eval();
+    std::mt19937_64 rng(ctx.seed * 7919ULL + static_cast<uint64_t>(epoch));
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    std::vector<size_t> order = train;
+    std::shuffle(order.begin(), order.end(), rng);
+    double total = 0;
+    int batches = 0;
+    const size_t per = static_cast<size_t>(o.grpo.batch_size);
+    for (size_t start = 0; start < order.size(); start += per) {
+      const size_t end = std::min(order.size(), start + per);
+      // Sample G trajectories per user.
+      struct Traj {
+        size_t user;
+        double beta, budget;
+        EpisodeState state;
+        double reward = 0;
+      };
+      std::vector<Traj> trajs;
+      for (size_t r = start; r < end; ++r) {
+        const double beta = o.betas[rng() % o.betas.size()];
+        const double budget = unit(rng) < o.budget_share ? o.budgets_ms[rng() % o.budgets_ms.size()] : 0.0;
+        for (int g = 0; g < o.group; ++g) trajs.push_back({order[r], beta, budget, {}, 0.0});
+      }
+      std::vector<Sample> samples;
+      {
+        torch::NoGradGuard no_grad;
+        for (int round = 0; round < o.max_calls; ++round) {
+          DecisionBatch b;
+          std::vector<size_t> open;
+          for (size_t t = 0; t < trajs.size(); ++t)
+            if (!trajs[t].state.done) {
+              open.push_back(t);
+              add_decision(b, table.users[trajs[t].user], trajs[t].state, trajs[t].beta, trajs[t].budget, table.costs);
+            }
+          if (open.empty()) break;
+          auto logp = masked_log_probs(policy, b).to(torch::kCPU);
+          auto la = logp.accessor<float, 2>();
+          for (size_t g = 0; g < open.size(); ++g) {
+            // Sample with our own generator so that the run is reproducible from the seed.
+            double x = unit(rng), acc = 0;
+            int a = kNumActions - 1;
+            for (int c = 0; c < kNumActions; ++c) {
+              acc += std::exp(la[static_cast<int64_t>(g)][c]);
+              if (x < acc) {
+                a = c;
+                break;
+              }
+            }
+            Traj& tr = trajs[open[g]];
+            samples.push_back({tr.user, tr.state, tr.beta, tr.budget, a, la[static_cast<int64_t>(g)][a], open[g]});
+            replay_step(table.users[tr.user], tr.state, a, table.costs, o.max_calls);
+          }
+        }
+      }
+      // Advantages: centred on the group's mean reward, scaled by the whole batch's reward spread.
+      // Scaling by each group's own spread (plain GRPO) would blow a group whose trajectories differ
+      // only by a fraction of a millisecond up to the same weight as one where a plan found the
+      // target; on recommendation data, where most users' plans all miss, that drowns the signal.
+      for (auto& tr : trajs) tr.reward = episode_reward(table.users[tr.user], tr.state, tr.beta, o, table.costs);
+      std::vector<double> advantage(trajs.size(), 0.0);
+      double sq = 0;
+      for (size_t g0 = 0; g0 < trajs.size(); g0 += static_cast<size_t>(o.group)) {
+        double mean = 0;
+        for (int g = 0; g < o.group; ++g) mean += trajs[g0 + g].reward;
+        mean /= o.group;
+        for (int g = 0; g < o.group; ++g) {
+          advantage[g0 + g] = trajs[g0 + g].reward - mean;
+          sq += advantage[g0 + g] * advantage[g0 + g];
+        }
+      }
+      const double scale = std::sqrt(sq / std::max<double>(1.0, static_cast<double>(trajs.size())));
+      for (double& a : advantage) a = scale > 1e-12 ? a / scale : 0.0;
+      DecisionBatch b;
+      std::vector<int64_t> actions;
+      std::vector<float> old_logp, adv;
+      for (const auto& s : samples) {
+        add_decision(b, table.users[s.user], s.state, s.beta, s.budget, table.costs);
+        actions.push_back(s.action);
+        old_logp.push_back(static_cast<float>(s.old_logp));
+        adv.push_back(static_cast<float>(advantage[s.trajectory]));
+      }
+      if (samples.empty()) continue;
+      torch::Tensor ref_logp;
+      {
+        torch::NoGradGuard no_grad;
+        ref_logp = masked_log_probs(reference, b);
+      }
+      auto act = torch::tensor(actions, torch::kLong).unsqueeze(1);
+      auto old = torch::tensor(old_logp);
+      auto advt = torch::tensor(adv);
+      for (int e = 0; e < o.ppo_epochs; ++e) {
+        auto logp = masked_log_probs(policy, b);
+        auto lp = logp.gather(1, act.to(logp.device())).squeeze(1);
+        auto ratio = torch::exp(lp - old.to(lp.device()));
+        auto a = advt.to(lp.device());
+        auto surrogate = torch::min(ratio * a, torch::clamp(ratio, 1.0 - o.clip, 1.0 + o.clip) * a);
+        // Exact KL(pi || pi_ref) over the affordable actions (masked ones have ~zero mass in both).
+        auto p = logp.exp();
+        auto kl = (p * (logp - ref_logp.to(logp.device()))).sum(1);
+        total += descend(optimizer, -surrogate.mean() + o.kl * kl.mean());
+        ++batches;
+      }
+    }
+    return batches > 0 ? total / batches : 0.0;
+  };
+  cb.validate = [&] { return mean_holdout_reward(policy, table, held, o); };
+  return run_training_loop("planner grpo", dir, policy.ptr(), optimizer, identity, o.grpo, cb, control);
+}
+
+/// The most accurate β whose holdout mean cost is within latency_share of think_and_rec's cost.
+double select_beta(const nlohmann::json& sweep, const CostModel& costs, double share) {
+  double best_beta = -1, best_ndcg = -1;
+  double fallback_beta = 0, fallback_cost = 1e300;
+  for (const auto& row : sweep) {
+    const double cost = row.at("cost_ms"), ndcg = row.at("ndcg@10"), beta = row.at("beta");
+    if (cost <= share * costs.of(kThink) && ndcg > best_ndcg + 1e-12) {
+      best_ndcg = ndcg;
+      best_beta = beta;
+    }
+    if (cost < fallback_cost) {
+      fallback_cost = cost;
+      fallback_beta = beta;
+    }
+  }
+  return best_beta >= 0 ? best_beta : fallback_beta;
+}
+
+std::vector<int64_t> training_popularity(const Dataset& data) {
+  std::vector<int64_t> pop(data.num_items(), 0);
+  for (const auto& s : training_parts(data))
+    for (ItemIndex i : s) ++pop[i];
+  return pop;
+}
+
+}  // namespace
+
+PlannerTrainResult train_planner(const Dataset& data, const Toolbox& tools, const PlannerOptions& options,
+                                 const Context& ctx, const fs::path& dir, const std::string& tools_key,
+                                 const TrainControl& control) {
+  options.validate();
+  tools.check();
+  ctx.apply();
+  fs::create_directories(dir);
+  PlannerTrainResult result;
+  const fs::path sid_path = dir.parent_path() / "sid" / "sid_map.json";
+  if (!fs::exists(sid_path)) throw_input_error("{}: missing; run `twistar sid` first", sid_path.string());
+  const SidMap sids = SidMap::load(sid_path);
+  const auto popularity = training_popularity(data);
+  auto policy = make_policy(sids, popularity, options);
+
+  // 1. Episodes, cached beside the planner under the identity of the tools and data they came from.
+  const int k = 10;
+  auto examples = spaced_valid_examples(data, options.users, 50);
+  if (examples.size() < 10) throw_input_error("{}: only {} validation users; the planner needs at least 10",
+                                              data.name, examples.size());
+  const fs::path episodes_path = dir / "episodes.json";
+  const std::string key = hash_string(fmt::format("{}|{}|{}|{}|{}", data.fingerprint(), options.users, options.wide,
+                                                  options.cost_requests, tools_key));
+  EpisodeTable table;
+  auto t0 = std::chrono::steady_clock::now();
+  bool cached = false;
+  if (fs::exists(episodes_path)) {
+    auto j = nlohmann::json::parse(read_file(episodes_path), nullptr, false);
+    if (!j.is_discarded() && j.value("key", "") == key) {
+      table = EpisodeTable::from_json(j, episodes_path.string());
+      result.episode_seconds = j.value("seconds", 0.0);
+      cached = true;
+    }
+  }
+  if (!cached) {
+    table = build_episode_table(tools, examples, k, options.cost_requests,
+                                [&](const Sequence& h) { return policy->request_features(h); }, control.progress);
+    result.episode_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto j = table.to_json();
+    j["key"] = key;
+    j["seconds"] = result.episode_seconds;
+    write_file_atomic(episodes_path, j.dump());
+  }
+  auto trained = train_planner_on_table(table, sids, popularity, options, ctx, dir, key, control);
+  trained.episode_seconds = result.episode_seconds;
+  return trained;
+}
+
+PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMap& sids,
+                                          const std::vector<int64_t>& popularity, const PlannerOptions& options,
+                                          const Context& ctx, const fs::path& dir, const std::string& key,
+                                          const TrainControl& control) {
+  options.validate();
+  ctx.apply();
+  fs::create_directories(dir);
+  PlannerTrainResult result;
+  auto policy = make_policy(sids, popularity, options);
+  const torch::Device device(ctx.device);
+  policy->to(device);
+  result.costs = table.costs;
+  spdlog::info("planner: {} validation episodes; costs ms: fast_rec {:.2f}, fast_rec({}) {:.2f}, rank_candidates "
+               "{:.2f}, think_and_rec {:.2f}",
+               table.users.size(), table.costs.ms[kFastK], options.wide, table.costs.ms[kFastWide],
+               table.costs.ms[kRank], table.costs.ms[kThink]);
+  std::vector<size_t> train, held;
+  split_users(table.users.size(), options.holdout, ctx.seed, train, held);
+  if (train.empty() || held.empty()) throw_input_error("planner: too few validation users to hold some out");
+
+  // 2. Supervised warm-up.
+  nlohmann::json identity = options.to_json();
+  identity["seed"] = ctx.seed;
+  identity["episodes"] = key;
+  auto sft = train_sft(policy, table, train, held, options, ctx, dir / "sft", identity, control);
+  result.sft_seconds = sft.seconds;
+  if (!sft.finished) return result;
+  result.sft_holdout_reward = sft.best;
+  write_path_atomic(dir / "sft.pt", [&](const fs::path& p) { torch::save(policy, p.string()); });
+
+  // 3. GRPO from the warm-up policy, with a KL anchor to it.
+  auto reference = make_policy(sids, popularity, options);
+  torch::load(reference, (dir / "sft.pt").string());
+  reference->to(device);
+  identity["sft"] = hash_file(dir / "sft.pt");
+  auto grpo = train_grpo(policy, reference, table, train, held, options, ctx, dir / "grpo", identity, control);
+  result.grpo_seconds = grpo.seconds;
+  if (!grpo.finished) return result;
+  result.grpo_holdout_reward = grpo.best;
+  write_path_atomic(dir / "model.pt", [&](const fs::path& p) { torch::save(policy, p.string()); });
+
+  // 4. The β sweep on the holdout users, the served β and the threshold router.
+  nlohmann::json sweep = {{"sft", nlohmann::json::array()}, {"grpo", nlohmann::json::array()}};
+  for (double beta : options.betas) {
+    auto g = simulate_policy(policy, table, held, beta, 0.0, options).to_json();
+    g["beta"] = beta;
+    sweep["grpo"].push_back(g);
+    auto s = simulate_policy(reference, table, held, beta, 0.0, options).to_json();
+    s["beta"] = beta;
+    sweep["sft"].push_back(s);
+  }
+  result.sweep = sweep;
+  result.beta = options.beta >= 0 ? options.beta : select_beta(sweep["grpo"], table.costs, options.latency_share);
+  result.threshold = tune_threshold(table, train, result.beta, options);
+  auto at_beta = simulate_policy(policy, table, held, result.beta, 0.0, options);
+  nlohmann::json shares = nlohmann::json::array();
+  for (int p = 0; p < kNumPlans; ++p) shares.push_back(at_beta.plan_shares[p]);
+  nlohmann::json planner = {{"beta", result.beta},
+                            {"threshold", result.threshold},
+                            {"costs", table.costs.to_json()},
+                            {"wide", options.wide},
+                            {"max_calls", options.max_calls},
+                            {"reasoner", options.reasoner},
+                            {"holdout_plan_shares", shares},
+                            {"policy", options.policy.to_json()},
+                            {"sweep", sweep}};
+  write_file_atomic(dir / "planner.json", planner.dump(2) + "\n");
+  result.finished = true;
+  spdlog::info("planner: served beta {} (holdout ndcg@10 {:.4f}, cost {:.2f} ms, slow rate {:.1f}%); threshold router "
+               "top score >= {:.3f}",
+               result.beta, at_beta.ndcg10, at_beta.cost_ms, at_beta.slow_rate, result.threshold);
+  return result;
+}
+
+Toolbox load_toolbox(const fs::path& run_dir, const Context& ctx, const std::string& reasoner, int wide) {
+  Toolbox t;
+  t.fast = load_fast_rec(run_dir, ctx);
+  t.rank = load_rank_candidates(run_dir, ctx);
+  t.think = load_think_and_rec(run_dir, ctx, {}, reasoner);
+  t.wide = wide;
+  return t;
+}
+
+PlannerAssets load_planner(const fs::path& run_dir, const Context& ctx) {
+  const fs::path dir = run_dir / "planner", json_path = dir / "planner.json";
+  for (const fs::path& p : {json_path, dir / "model.pt", dir / "sft.pt"})
+    if (!fs::exists(p)) throw_input_error("{}: missing; run `twistar train planner --run {}` first", p.string(),
+                                          run_dir.string());
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(json_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw_input_error("{}: {}", json_path.string(), e.what());
+  }
+  PlannerAssets a;
+  PlannerOptions o;
+  try {
+    a.costs = CostModel::from_json(j.at("costs"), json_path.string());
+    a.beta = j.at("beta").get<double>();
+    a.threshold = j.at("threshold").get<double>();
+    o.wide = j.at("wide").get<int>();
+    o.max_calls = j.at("max_calls").get<int>();
+    o.reasoner = j.at("reasoner").get<std::string>();
+    o.policy.read(j.at("policy"));
+    auto shares = j.at("holdout_plan_shares").get<std::vector<double>>();
+    if (shares.size() != kNumPlans) throw_input_error("{}: holdout_plan_shares needs {} values", json_path.string(),
+                                                      kNumPlans);
+    for (int p = 0; p < kNumPlans; ++p) a.holdout_shares[p] = shares[p];
+  } catch (const nlohmann::json::exception& e) {
+    throw_input_error("{}: {}", json_path.string(), e.what());
+  }
+  a.tools = load_toolbox(run_dir, ctx, o.reasoner, o.wide);
+  const SidMap sids = SidMap::load(run_dir / "sid" / "sid_map.json");
+  // The popularity buffer comes back with the weights.
+  const std::vector<int64_t> no_popularity(static_cast<size_t>(sids.num_items()), 0);
+  auto load = [&](const char* file, const char* name) {
+    auto policy = make_policy(sids, no_popularity, o);
+    try {
+      torch::load(policy, (dir / file).string());
+    } catch (const c10::Error& e) {
+      throw_input_error("{}: cannot load the planner: {}", (dir / file).string(), e.what_without_backtrace());
+    }
+    policy->sync_host();
+    policy->to(torch::Device(ctx.device));
+    return std::make_shared<LearnedPolicy>(policy, a.costs, name);
+  };
+  a.sft = load("sft.pt", "twistar_sft");
+  a.grpo = load("model.pt", "twistar");
+  return a;
+}
+
+}  // namespace twistar

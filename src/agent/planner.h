@@ -1,0 +1,270 @@
+// The planner: per request, how much thinking it deserves. A small policy (models/planner_policy.h)
+// runs the agent loop (agent/agent_loop.h) over the three tools. It is trained on validation episodes,
+// on which no tool was trained:
+//
+// 1. Episodes. Every validation user runs each tool outcome once (fast_rec(k), fast_rec(wide),
+//    rank_candidates after each, think_and_rec(k)); the table keeps each list's NDCG@10 and the
+//    observation statistics. Each call is also timed one request at a time on one thread, which gives
+//    the deterministic cost model training uses. Replaying the table is the training environment: the
+//    tools are deterministic, so a replayed episode is the live episode.
+// 2. Supervised warm-up. Each user is labelled with the cheapest canonical plan (fast_only,
+//    fast_rank, slow) that reaches the best NDCG@10 of the three; a share `explore` of the users gets
+//    a random plan instead, so the warm-up policy keeps some mass on every plan for RL to explore.
+// 3. GRPO. For each user, G trajectories are sampled from the current policy under a β drawn from the
+//    grid (and sometimes a latency budget); reward = NDCG@10 − β·latency(s) − penalty·invalid calls;
+//    advantages are centred within the group (and scaled by the batch's spread, see train_grpo);
+//    clipped ratios; exact KL to the warm-up policy.
+//    β and the budget are inputs of the policy, so one model covers the accuracy/latency curve.
+// A held-out part of the validation users selects checkpoints (mean reward over the β grid) and the
+// served β (the most accurate β whose mean cost stays within `latency_share` of think_and_rec's).
+//
+// Beside the planner: the baselines it must beat (a confidence-threshold router tuned on validation,
+// a random router at a given plan mix) run in the same loop as policies.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+
+#include "agent/agent_loop.h"
+#include "core/context.h"
+#include "data/dataset.h"
+#include "data/recommender.h"
+#include "data/split.h"
+#include "models/planner_policy.h"
+#include "models/training_loop.h"
+#include "sid/sid_map.h"
+
+namespace twistar {
+
+/// One validation user's recorded outcomes.
+struct UserEpisode {
+  Sequence history;
+  RequestFeatures request;
+  /// NDCG@10 of the list from each source (ListSource order).
+  std::array<float, kNumListSources> ndcg{};
+  /// The observation statistics of the call that produced each list.
+  std::array<ObservationStats, kNumListSources> stats{};
+};
+
+struct EpisodeTable {
+  std::vector<UserEpisode> users;
+  CostModel costs;
+  nlohmann::json to_json() const;
+  static EpisodeTable from_json(const nlohmann::json& j, const std::string& where);
+};
+
+/// Runs every tool outcome on the examples (batched) and times `cost_requests` of them one request
+/// at a time. `features` gives each history's request features.
+EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example>& examples, int k,
+                                 size_t cost_requests, const std::function<RequestFeatures(const Sequence&)>& features,
+                                 bool progress);
+
+/// The canonical plans: fast_only = fast_rec(k); fast_rank = fast_rec(wide) + rank_candidates(wide, k);
+/// slow = think_and_rec(k).
+enum Plan : int { kPlanFastOnly = 0, kPlanFastRank, kPlanSlow, kNumPlans };
+const char* plan_name(int plan);
+/// The plan's calls, finish included.
+std::vector<int> plan_actions(int plan);
+/// The list a plan ends with.
+int plan_list(int plan);
+
+/// The cheapest plan with the best NDCG@10 for one user.
+int best_plan(const UserEpisode& user, const CostModel& costs);
+
+struct PlannerOptions {
+  PlannerPolicyOptions policy;
+  /// The β grid (NDCG per second of latency) GRPO samples from and the sweep reports.
+  std::vector<double> betas = {0, 1, 2, 5, 10, 20};
+  /// The served β: < 0 selects it on the holdout users (see latency_share).
+  double beta = -1;
+  /// β selection: the most accurate β whose holdout mean cost is within this share of think_and_rec's.
+  double latency_share = 0.3;
+  /// Share of validation users held out for selection.
+  double holdout = 0.2;
+  /// Validation users used (evenly spaced; 0 = all).
+  int64_t users = 0;
+  /// Requests timed one at a time for the cost model.
+  size_t cost_requests = 300;
+  /// fast_rec's candidates for the ranker.
+  int wide = 50;
+  int max_calls = 4;
+  double invalid_penalty = 0.1;
+  /// Warm-up: share of users relabelled with a random plan.
+  double explore = 0.1;
+  TrainOptions sft = default_sft();
+  /// GRPO: users per update, trajectories per user, PPO epochs per batch, clip, KL weight.
+  TrainOptions grpo = default_grpo();
+  int group = 8;
+  int ppo_epochs = 2;
+  double clip = 0.2;
+  double kl = 0.005;
+  /// Share of GRPO episodes that draw a latency budget (from budgets_ms).
+  double budget_share = 0.25;
+  std::vector<double> budgets_ms = {3, 6, 12, 25};
+  /// The reasoner the slow tool reads (run/<reasoner>).
+  std::string reasoner = "reasoner";
+
+  nlohmann::json to_json() const;
+  void read(const nlohmann::json& j);
+  void validate() const;
+
+  static TrainOptions default_sft() {
+    TrainOptions t;
+    t.lr = 3e-3;
+    t.batch_size = 256;
+    t.epochs = 30;
+    t.patience = 4;
+    return t;
+  }
+  static TrainOptions default_grpo() {
+    TrainOptions t;
+    t.lr = 1e-3;
+    t.batch_size = 128;
+    t.epochs = 20;
+    t.patience = 6;
+    t.lr_patience = 100;
+    return t;
+  }
+};
+
+/// Outcome of replaying a policy on users of the table (greedy).
+struct SimSummary {
+  double ndcg10 = 0, cost_ms = 0, reward = 0, invalid = 0;
+  std::array<double, kNumPlans + 1> plan_shares{};  // fast_only, fast_rank, slow, other
+  /// Share of episodes that called think_and_rec.
+  double slow_rate = 0;
+  nlohmann::json to_json() const;
+};
+
+/// The learned policy's greedy episodes for `users` of the table at β (and a budget, 0 = none).
+std::vector<EpisodeState> replay_policy(PlannerPolicy& policy, const EpisodeTable& table,
+                                       const std::vector<size_t>& users, double beta, double budget_ms,
+                                       const PlannerOptions& options);
+/// Replays the learned policy greedily over `users` of the table at β (and a budget, 0 = none).
+SimSummary simulate_policy(PlannerPolicy& policy, const EpisodeTable& table, const std::vector<size_t>& users,
+                           double beta, double budget_ms, const PlannerOptions& options);
+
+/// The confidence-threshold router: fast_rec(wide), then rank_candidates when fast_rec's top score is
+/// at least the threshold and think_and_rec otherwise.
+class ThresholdRouter : public Policy {
+ public:
+  explicit ThresholdRouter(double threshold) : threshold_(threshold) {}
+  std::string name() const override { return "router_threshold"; }
+  std::vector<int> decide(const std::vector<const Sequence*>& histories, const std::vector<EpisodeState>& states,
+                          double beta, double budget_ms) const override;
+  double threshold() const { return threshold_; }
+
+ private:
+  double threshold_;
+};
+
+/// Tunes the threshold on the table's users at β: the best mean reward over thresholds at the
+/// quantiles of fast_rec(wide)'s top score (so slow rates from 0 to 100%).
+double tune_threshold(const EpisodeTable& table, const std::vector<size_t>& users, double beta,
+                      const PlannerOptions& options);
+
+/// A fixed plan per request, drawn at random with the given shares (seeded by the history, so a
+/// request always gets the same plan).
+class RandomRouter : public Policy {
+ public:
+  RandomRouter(std::array<double, kNumPlans> shares, uint64_t seed);
+  std::string name() const override { return "router_random"; }
+  std::vector<int> decide(const std::vector<const Sequence*>& histories, const std::vector<EpisodeState>& states,
+                          double beta, double budget_ms) const override;
+
+ private:
+  std::array<double, kNumPlans> shares_;
+  uint64_t seed_;
+};
+
+/// The learned planner as a policy (greedy over the affordable calls).
+class LearnedPolicy : public Policy {
+ public:
+  LearnedPolicy(PlannerPolicy model, CostModel costs, std::string name);
+  std::string name() const override { return name_; }
+  std::vector<int> decide(const std::vector<const Sequence*>& histories, const std::vector<EpisodeState>& states,
+                          double beta, double budget_ms) const override;
+
+ private:
+  mutable PlannerPolicy model_;
+  CostModel costs_;
+  std::string name_;
+};
+
+/// A policy in the agent loop as a Recommender for `twistar eval`; counts the plans it ran.
+class AgentRecommender : public Recommender {
+ public:
+  AgentRecommender(Toolbox tools, std::shared_ptr<const Policy> policy, AgentOptions options, CostModel costs,
+                   std::string name);
+  std::string name() const override { return name_; }
+  std::vector<Ranking> recommend(const std::vector<Sequence>& histories, const RecommendOptions& options) const override;
+  size_t preferred_batch_size() const override { return 256; }
+  /// Share of episodes per plan ("fast_rec+rank_candidates", ...), and of episodes calling think_and_rec.
+  std::map<std::string, double> plan_shares() const;
+  double slow_rate() const;
+  /// Each tool's (and the planner's) time on single-request calls.
+  std::map<std::string, std::vector<double>> single_request_costs() const;
+  void set_beta(double beta) { options_.beta = beta; }
+  void reset_counts();
+
+ private:
+  Toolbox tools_;
+  std::shared_ptr<const Policy> policy_;
+  AgentOptions options_;
+  CostModel costs_;
+  std::string name_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, int64_t> plans_;
+  mutable int64_t slow_ = 0, total_ = 0;
+  mutable std::map<std::string, std::vector<double>> costs_ms_;
+};
+
+struct PlannerTrainResult {
+  double sft_holdout_reward = 0, grpo_holdout_reward = 0;
+  double beta = 0, threshold = 0;
+  /// Holdout replay per β: {"sft": [...], "grpo": [...]} with ndcg10, cost_ms, slow_rate.
+  nlohmann::json sweep;
+  CostModel costs;
+  double episode_seconds = 0, sft_seconds = 0, grpo_seconds = 0;
+  bool finished = false;
+};
+
+/// Trains the planner into `dir` from the tools: episode table (cached in dir/episodes.json),
+/// warm-up (dir/sft, then sft.pt), GRPO (dir/grpo, then model.pt), the β and threshold choices
+/// (dir/planner.json). Both trainings resume. `tools_key` identifies the tools' weights (the episode
+/// cache is rebuilt when it changes). dir's parent is the run directory (its sid/sid_map.json).
+PlannerTrainResult train_planner(const Dataset& data, const Toolbox& tools, const PlannerOptions& options,
+                                 const Context& ctx, const std::filesystem::path& dir, const std::string& tools_key,
+                                 const TrainControl& control = {});
+
+/// The training steps after the episode table (warm-up, GRPO, β and threshold choice) on a given table:
+/// for tables built elsewhere or with a fixed cost model. `key` names the table in the checkpoints'
+/// identity.
+PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMap& sids,
+                                          const std::vector<int64_t>& popularity, const PlannerOptions& options,
+                                          const Context& ctx, const std::filesystem::path& dir, const std::string& key,
+                                          const TrainControl& control = {});
+
+/// What serving and evaluation need from run/planner.
+struct PlannerAssets {
+  Toolbox tools;
+  CostModel costs;
+  double beta = 0, threshold = 0;
+  std::array<double, kNumPlans> holdout_shares{};
+  std::shared_ptr<LearnedPolicy> sft, grpo;
+};
+
+/// Loads run/planner with the run's tools (run/sidgen, run/ranker, run/<reasoner>). Throws InputError
+/// naming what to run when something is missing.
+PlannerAssets load_planner(const std::filesystem::path& run_dir, const Context& ctx);
+
+/// The three tools from a run directory.
+Toolbox load_toolbox(const std::filesystem::path& run_dir, const Context& ctx, const std::string& reasoner, int wide);
+
+}  // namespace twistar

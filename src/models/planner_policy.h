@@ -1,0 +1,60 @@
+// The planner's policy network: reads the history's semantic IDs and the episode's observation
+// features (agent/agent_loop.h feature_vector) and scores the menu's next calls.
+//
+// Each history item is the sum of its SID code embeddings (one table per level); the last `history`
+// items are mean-pooled and the last one is kept on its own. An MLP reads [pooled, last, features]
+// into one logit per menu action. The item SIDs and training popularity are buffers of the module,
+// so a saved policy needs nothing else to compute its request features. Small on purpose: a decision
+// costs tens of microseconds on one CPU thread.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "agent/agent_loop.h"
+#include "data/dataset.h"
+#include "sid/sid_types.h"
+
+namespace twistar {
+
+struct PlannerPolicyOptions {
+  int64_t dim = 32;
+  int64_t hidden = 64;
+  /// History items the policy reads.
+  int64_t history = 20;
+  double dropout = 0.1;
+  nlohmann::json to_json() const;
+  void read(const nlohmann::json& j);
+  void validate() const;
+};
+
+class PlannerPolicyImpl : public torch::nn::Module {
+ public:
+  /// `sids` [items x levels] with per-level sizes; `popularity` training counts per item.
+  PlannerPolicyImpl(const CodeMatrix& sids, const std::vector<int32_t>& level_sizes,
+                    const std::vector<int64_t>& popularity, PlannerPolicyOptions options);
+  /// Logits [B, kNumActions] for histories (each cut to its last `history` items) and features [B, F].
+  torch::Tensor forward(const std::vector<const Sequence*>& histories, const torch::Tensor& features);
+  /// The request's own features: history length, SID first-level diversity, popularity.
+  RequestFeatures request_features(const Sequence& history) const;
+  /// Refreshes the host copies of the SID and popularity buffers after torch::load.
+  void sync_host();
+  const PlannerPolicyOptions& options() const { return options_; }
+  int64_t num_items() const { return num_items_; }
+
+ private:
+  PlannerPolicyOptions options_;
+  int64_t num_items_ = 0, levels_ = 0;
+  torch::Tensor codes_;    // [items, levels] offset into one table (buffer)
+  torch::Tensor log_pop_;  // [items] (buffer)
+  std::vector<int32_t> first_code_;
+  std::vector<float> log_pop_host_;
+  torch::nn::Embedding code_emb_{nullptr};
+  torch::nn::Sequential mlp_{nullptr};
+};
+TORCH_MODULE(PlannerPolicy);
+
+/// Stacks feature vectors into a [B, kNumFeatures] tensor.
+torch::Tensor feature_tensor(const std::vector<std::vector<float>>& rows);
+
+}  // namespace twistar

@@ -1,0 +1,405 @@
+// The agent loop and the planner. Scripted tools on a toy catalogue make the right plan depend on
+// the history: after an even item the next item is item+1 (what fast_rec ranks first), after an odd
+// one it is item+3 (what think_and_rec ranks first). So the best plan is fast_only after even items
+// and slow after odd ones, and a planner that reads the history's SIDs can learn it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "agent/agent_loop.h"
+#include "agent/fast_rec.h"
+#include "agent/planner.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/manifest.h"
+#include "model_fixtures.h"
+#include "sid/sid_map.h"
+#include "test_util.h"
+
+namespace twistar {
+namespace {
+
+constexpr int kItems = 64;
+
+int next_item(int x) { return (x % 2 == 0 ? x + 1 : x + 3) % kItems; }
+
+/// Returns `first` then the other candidate, then the following items; records itself in the state.
+class ScriptedTool : public Tool {
+ public:
+  ScriptedTool(std::string name, bool slow_order) : name_(std::move(name)), slow_order_(slow_order) {}
+  std::string name() const override { return name_; }
+  std::vector<Observation> run(std::vector<RequestState>& requests, const ToolArgs& args) const override {
+    ++calls;
+    std::vector<Observation> out(requests.size());
+    for (size_t i = 0; i < requests.size(); ++i) {
+      auto& o = out[i];
+      o.tool = name_;
+      o.cost_ms = 0.01;
+      if (name_ == "rank_candidates") {
+        if (requests[i].candidates.empty()) o.error = "rank_candidates needs a prior fast_rec";
+        else {
+          o.items = requests[i].candidates;  // keeps fast_rec's order
+          if (o.items.size() > static_cast<size_t>(args.k)) o.items.resize(args.k);
+        }
+      } else {
+        const int x = requests[i].history.back();
+        const int a = (x + 1) % kItems, b = (x + 3) % kItems;
+        std::vector<int> order = slow_order_ ? std::vector<int>{b, a} : std::vector<int>{a, b};
+        for (int j = 4; static_cast<int>(order.size()) < args.k; ++j) order.push_back((x + j) % kItems);
+        float score = 0;
+        for (int item : order) o.items.push_back({item, score -= 1.0f});
+        if (name_ == "think_and_rec") o.rationale = "after " + std::to_string(x);
+      }
+      record(requests[i], o);
+    }
+    return out;
+  }
+  mutable int calls = 0;
+
+ private:
+  std::string name_;
+  bool slow_order_;
+};
+
+Toolbox scripted_tools() {
+  Toolbox t;
+  t.fast = std::make_shared<ScriptedTool>("fast_rec", false);
+  t.rank = std::make_shared<ScriptedTool>("rank_candidates", false);
+  t.think = std::make_shared<ScriptedTool>("think_and_rec", true);
+  t.wide = 5;
+  return t;
+}
+
+/// Users walking the rule from random starts; length 6.
+Dataset rule_dataset(int users) {
+  std::vector<std::string> ids;
+  std::vector<std::vector<std::string>> seqs;
+  std::mt19937 rng(5);
+  for (int u = 0; u < users; ++u) {
+    ids.push_back("u" + std::to_string(u));
+    int x = static_cast<int>(rng() % kItems);
+    std::vector<std::string> s;
+    for (int j = 0; j < 6; ++j) {
+      s.push_back("i" + std::to_string(x));
+      x = next_item(x);
+    }
+    seqs.push_back(s);
+  }
+  // Every item appears so that indices follow first appearance; map raw ids back by name below.
+  return build_dataset("rule", ids, seqs, {});
+}
+
+/// Item indices follow first appearance: SIDs are built from the raw ids (i<x>) so parity is in them.
+void write_sids(const Dataset& data, const std::filesystem::path& run) {
+  CodeMatrix codes(data.num_items(), 2);
+  for (int i = 0; i < data.num_items(); ++i) {
+    const int x = std::stoi(data.item_ids[i].substr(1));
+    codes(i, 0) = x / 8;
+    codes(i, 1) = x % 8;
+  }
+  std::filesystem::create_directories(run / "sid");
+  SidMap::build(codes, {8, 8}).save(run / "sid" / "sid_map.json");
+}
+
+/// The toy's tools speak raw item numbers; this wraps them into the dataset's indices.
+class IndexedTool : public Tool {
+ public:
+  IndexedTool(std::shared_ptr<const Tool> inner, const Dataset& data) : inner_(std::move(inner)) {
+    for (int i = 0; i < data.num_items(); ++i) {
+      const int x = std::stoi(data.item_ids[i].substr(1));
+      to_raw_[i] = x;
+      to_index_[x] = i;
+    }
+  }
+  std::string name() const override { return inner_->name(); }
+  std::vector<Observation> run(std::vector<RequestState>& requests, const ToolArgs& args) const override {
+    std::vector<RequestState> raw = requests;
+    for (auto& r : raw) {
+      for (auto& item : r.history) item = to_raw_.at(item);
+      for (auto& c : r.candidates) c.item = to_raw_.at(c.item);
+    }
+    auto out = inner_->run(raw, args);
+    for (size_t i = 0; i < out.size(); ++i) {
+      Ranking mapped;
+      for (auto c : out[i].items)
+        if (to_index_.count(c.item)) mapped.push_back({to_index_.at(c.item), c.score});
+      out[i].items = mapped;
+      requests[i].cost_ms += out[i].cost_ms;
+      requests[i].calls.push_back(out[i].tool);
+      if (out[i].error.empty()) requests[i].candidates = mapped;
+    }
+    return out;
+  }
+
+ private:
+  std::shared_ptr<const Tool> inner_;
+  std::map<int, int> to_raw_, to_index_;
+};
+
+Toolbox indexed_tools(const Dataset& data) {
+  auto t = scripted_tools();
+  t.fast = std::make_shared<IndexedTool>(t.fast, data);
+  t.rank = std::make_shared<IndexedTool>(t.rank, data);
+  t.think = std::make_shared<IndexedTool>(t.think, data);
+  return t;
+}
+
+double ndcg_of_list(const Ranking& list, ItemIndex target) {
+  for (size_t r = 0; r < list.size() && r < 10; ++r)
+    if (list[r].item == target) return 1.0 / std::log2(r + 2.0);
+  return 0.0;
+}
+
+/// Calls a fixed list of actions, then finish.
+class ScriptPolicy : public Policy {
+ public:
+  explicit ScriptPolicy(std::vector<int> actions) : actions_(std::move(actions)) {}
+  std::string name() const override { return "script"; }
+  std::vector<int> decide(const std::vector<const Sequence*>&, const std::vector<EpisodeState>& states, double,
+                          double) const override {
+    std::vector<int> out;
+    for (const auto& s : states) out.push_back(s.calls < static_cast<int>(actions_.size()) ? actions_[s.calls] : kFinish);
+    return out;
+  }
+
+ private:
+  std::vector<int> actions_;
+};
+
+TEST(ToolCallGrammar, ParsesCallsAndNamesWhatIsWrong) {
+  std::string error;
+  auto call = parse_tool_call(R"({"tool":"fast_rec","arguments":{"k":50}})", &error);
+  ASSERT_TRUE(call) << error;
+  EXPECT_EQ(call->tool, "fast_rec");
+  EXPECT_EQ(call->args.k, 50);
+  call = parse_tool_call(R"({"tool":"rank_candidates","arguments":{"m":50,"n":10}})", &error);
+  ASSERT_TRUE(call) << error;
+  EXPECT_EQ(call->args.m, 50);
+  EXPECT_EQ(call->args.k, 10);
+  EXPECT_EQ(parse_tool_call(format_tool_call(*call), &error)->args.m, 50);
+  EXPECT_TRUE(parse_tool_call(R"({"tool":"finish"})", &error));
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"{not json", "not JSON"},
+      {R"({"tool":"sleep","arguments":{}})", "unknown tool 'sleep'"},
+      {R"({"tool":"fast_rec","arguments":{}})", "missing argument 'k'"},
+      {R"({"tool":"fast_rec","arguments":{"k":"ten"}})", "must be an integer"},
+      {R"({"tool":"think_and_rec","arguments":{"j":0}})", "out of range"},
+      {R"({"tool":"rank_candidates","arguments":{"m":5,"n":10}})", "larger than m"},
+      {R"({"arguments":{}})", "'tool'"},
+  };
+  for (const auto& [text, expected] : bad) {
+    error.clear();
+    EXPECT_FALSE(parse_tool_call(text, &error)) << text;
+    EXPECT_NE(error.find(expected), std::string::npos) << text << " -> " << error;
+  }
+}
+
+TEST(AgentLoop, InvalidCallsArePenalisedNotFatalAndEmptyEpisodesFallBack) {
+  auto tools = scripted_tools();
+  CostModel costs;
+  AgentOptions o;
+  std::vector<RequestState> requests(2);
+  requests[0].history = {3};
+  requests[1].history = {4};
+  // rank before fast, finish with nothing: both invalid; then fast_rec and rank.
+  auto answers = run_agent(tools, ScriptPolicy({kRank, kFinish, kFastWide, kRank}), requests, 3, o, costs);
+  for (const auto& a : answers) {
+    EXPECT_EQ(a.invalid, 2);
+    EXPECT_EQ(a.plan, "fast_rec+rank_candidates");
+    ASSERT_EQ(a.items.size(), 3u);
+    EXPECT_EQ(a.trace.size(), 4u);
+    EXPECT_TRUE(a.trace[0].contains("error"));
+    EXPECT_EQ(a.trace[2].at("arguments").at("k"), 5);  // fast_rec(wide)
+  }
+  EXPECT_EQ(answers[0].items[0].item, 4);
+  // Only invalid calls: the episode ends with fast_rec(k), stated as a fallback.
+  answers = run_agent(tools, ScriptPolicy({kRank, kFinish, kRank, kFinish}), requests, 3, o, costs);
+  EXPECT_EQ(answers[0].plan, "fallback");
+  EXPECT_EQ(answers[0].items.size(), 3u);
+  // think_and_rec ends the episode and its rationale comes back.
+  answers = run_agent(tools, ScriptPolicy({kThink, kFastK}), requests, 3, o, costs);
+  EXPECT_EQ(answers[1].plan, "think_and_rec");
+  EXPECT_EQ(answers[1].rationale, "after 4");
+  EXPECT_EQ(answers[1].items[0].item, 7);
+}
+
+TEST(AgentLoop, CallsBeyondTheLatencyBudgetAreNotMade) {
+  auto tools = scripted_tools();
+  auto* think = dynamic_cast<const ScriptedTool*>(tools.think.get());
+  CostModel costs;
+  costs.ms = {1.0, 2.0, 1.0, 15.0, 0.0};
+  AgentOptions o;
+  o.budget_ms = 5;
+  std::vector<RequestState> requests(1);
+  requests[0].history = {7};
+  auto answers = run_agent(tools, ScriptPolicy({kFastWide, kThink}), requests, 3, o, costs);
+  EXPECT_EQ(think->calls, 0);
+  EXPECT_EQ(answers[0].plan, "fast_rec");  // think_and_rec became finish
+  // With nothing to return yet, an unaffordable call becomes the cheapest list.
+  answers = run_agent(tools, ScriptPolicy({kThink}), requests, 3, o, costs);
+  EXPECT_EQ(think->calls, 0);
+  EXPECT_EQ(answers[0].plan, "fast_rec");
+  o.budget_ms = 0;
+  run_agent(tools, ScriptPolicy({kThink}), requests, 3, o, costs);
+  EXPECT_EQ(think->calls, 1);
+}
+
+PlannerOptions toy_options() {
+  PlannerOptions o;
+  o.policy.dim = 16;
+  o.policy.hidden = 32;
+  o.policy.history = 3;
+  o.policy.dropout = 0.0;
+  o.betas = {0, 50};
+  o.wide = 5;
+  o.cost_requests = 5;
+  o.explore = 0.2;
+  o.sft.epochs = 40;
+  o.sft.patience = 40;
+  o.sft.batch_size = 64;
+  o.grpo.epochs = 6;
+  o.grpo.patience = 6;
+  o.grpo.batch_size = 64;
+  o.grpo.lr = 2e-3;
+  o.budget_share = 0;
+  return o;
+}
+
+std::vector<int64_t> popularity_of(const Dataset& data) {
+  std::vector<int64_t> pop(data.num_items(), 0);
+  for (const auto& s : training_parts(data))
+    for (ItemIndex i : s) ++pop[i];
+  return pop;
+}
+
+TEST(Planner, LearnsWhichRequestsDeserveThinkingAndTradesItForLatency) {
+  testing::TempDir run;
+  auto data = rule_dataset(600);
+  write_sids(data, run.path());
+  const SidMap sids = SidMap::load(run / "sid" / "sid_map.json");
+  auto tools = indexed_tools(data);
+  auto o = toy_options();
+  auto ctx = testing::small_context();
+  const auto pop = popularity_of(data);
+  PlannerPolicy features(sids.sids(), sids.level_sizes(), pop, o.policy);
+  auto examples = spaced_valid_examples(data, 0, 50);
+  auto table = build_episode_table(tools, examples, 10, 5,
+                                   [&](const Sequence& h) { return features->request_features(h); }, false);
+  // The scripted tools cost nothing measurable: a fixed cost model makes β matter.
+  table.costs.ms = {1.0, 1.5, 0.5, 10.0, 0.0};
+  int fast_best = 0, slow_best = 0;
+  for (const auto& u : table.users) {
+    const int plan = best_plan(u, table.costs);
+    EXPECT_NE(plan, kPlanFastRank);  // the same list as fast_only, dearer
+    (plan == kPlanSlow ? slow_best : fast_best)++;
+  }
+  EXPECT_GT(fast_best, 150);
+  EXPECT_GT(slow_best, 150);
+
+  TrainControl quiet;
+  quiet.progress = false;
+  auto r = train_planner_on_table(table, sids, pop, o, ctx, run / "planner", "toy", quiet);
+  ASSERT_TRUE(r.finished);
+  auto load = [&](const char* file) {
+    PlannerPolicy p(sids.sids(), sids.level_sizes(), std::vector<int64_t>(pop.size(), 0), o.policy);
+    torch::load(p, (run / "planner" / file).string());
+    p->sync_host();
+    return p;
+  };
+  auto sft = load("sft.pt"), grpo = load("model.pt");
+  std::vector<size_t> all(table.users.size());
+  std::iota(all.begin(), all.end(), 0);
+  // Oracle NDCG@10 is 1: the right tool ranks the target first for every user.
+  auto s0 = simulate_policy(sft, table, all, 0.0, 0.0, o);
+  EXPECT_GT(s0.ndcg10, 0.95);
+  EXPECT_GT(s0.slow_rate, 0.3);
+  EXPECT_LT(s0.slow_rate, 0.7);
+  auto g0 = simulate_policy(grpo, table, all, 0.0, 0.0, o);
+  EXPECT_GT(g0.ndcg10, 0.95);
+  // At β = 50 NDCG/s, thinking costs 0.5 of reward and gains at most 0.37: one policy, told β, stops.
+  auto g50 = simulate_policy(grpo, table, all, 50.0, 0.0, o);
+  EXPECT_LT(g50.slow_rate, 0.1);
+  EXPECT_LT(g50.cost_ms, 0.5 * g0.cost_ms);
+  // A budget below think_and_rec's cost is respected.
+  auto budget = simulate_policy(grpo, table, all, 0.0, 5.0, o);
+  EXPECT_EQ(budget.slow_rate, 0.0);
+  EXPECT_LE(budget.cost_ms, 5.0);
+
+  // The live loop makes exactly the replayed decisions.
+  std::vector<size_t> some = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  auto replayed = replay_policy(grpo, table, some, 0.0, 0.0, o);
+  auto policy = std::make_shared<LearnedPolicy>(grpo, table.costs, "twistar");
+  std::vector<RequestState> requests(some.size());
+  for (size_t i = 0; i < some.size(); ++i) requests[i].history = table.users[some[i]].history;
+  AgentOptions ao;
+  ao.beta = 0.0;
+  auto answers = run_agent(tools, *policy, requests, 10, ao, table.costs);
+  for (size_t i = 0; i < some.size(); ++i) {
+    std::vector<int> live;
+    for (const auto& call : answers[i].trace) {
+      const std::string tool = call.at("tool");
+      live.push_back(tool == "finish"            ? kFinish
+                     : tool == "think_and_rec"   ? kThink
+                     : tool == "rank_candidates" ? kRank
+                     : call.at("arguments").at("k") == 10 ? kFastK
+                                                          : kFastWide);
+    }
+    EXPECT_EQ(live, replayed[i].actions) << "user " << i;
+    EXPECT_NEAR(ndcg_of_list(answers[i].items, examples[some[i]].target),
+                table.users[some[i]].ndcg[replayed[i].list], 1e-6);
+  }
+
+  // Routers in the same loop: the threshold router tuned at β = 0 thinks where fast_rec is unsure;
+  // the random router follows its mix.
+  const double t = tune_threshold(table, all, 0.0, o);
+  ThresholdRouter router(t);
+  std::vector<RequestState> two(2);
+  two[0].history = {0};
+  two[1].history = {1};
+  auto routed = run_agent(tools, router, two, 10, ao, table.costs);
+  EXPECT_EQ(routed[0].plan.substr(0, 8), "fast_rec");
+  RandomRouter always_slow({0.0, 0.0, 1.0}, 3);
+  EXPECT_EQ(run_agent(tools, always_slow, two, 10, ao, table.costs)[1].plan, "think_and_rec");
+  EXPECT_THROW(RandomRouter({0.0, 0.0, 0.0}, 3), InputError);
+}
+
+TEST(Planner, TrainingResumesAndTheTableRoundTrips) {
+  testing::TempDir run;
+  auto data = rule_dataset(200);
+  write_sids(data, run.path());
+  auto tools = indexed_tools(data);
+  auto o = toy_options();
+  o.sft.epochs = 4;
+  o.grpo.epochs = 2;
+  auto ctx = testing::small_context();
+  TrainControl stop;
+  stop.progress = false;
+  stop.stop_after_epochs = 2;
+  auto partial = train_planner(data, tools, o, ctx, run / "planner", "toy", stop);
+  EXPECT_FALSE(partial.finished);
+  TrainControl go;
+  go.progress = false;
+  auto resumed = train_planner(data, tools, o, ctx, run / "planner", "toy", go);
+  ASSERT_TRUE(resumed.finished);
+  testing::TempDir other;
+  write_sids(data, other.path());
+  // The same episodes (their measured costs differ from run to run).
+  std::filesystem::create_directories(other / "planner");
+  std::filesystem::copy_file(run / "planner" / "episodes.json", other / "planner" / "episodes.json");
+  auto straight = train_planner(data, tools, o, ctx, other / "planner", "toy", go);
+  EXPECT_DOUBLE_EQ(resumed.grpo_holdout_reward, straight.grpo_holdout_reward);
+  auto j = nlohmann::json::parse(read_file(run / "planner" / "episodes.json"));
+  auto table = EpisodeTable::from_json(j, "episodes.json");
+  EXPECT_EQ(table.to_json().at("users"), j.at("users"));
+  j["users"][0].erase("ndcg");
+  EXPECT_THROW(EpisodeTable::from_json(j, "episodes.json"), InputError);
+  auto planner = nlohmann::json::parse(read_file(run / "planner" / "planner.json"));
+  EXPECT_TRUE(planner.contains("beta"));
+  EXPECT_EQ(planner.at("sweep").at("grpo").size(), o.betas.size());
+}
+
+}  // namespace
+}  // namespace twistar
