@@ -123,9 +123,13 @@ torch::Tensor exhaustive_sid_log_probs(LevelDecoder& model, const DecoderState& 
   auto c = codes.accessor<int64_t, 2>();
   for (int64_t i = 0; i < N; ++i)
     for (int64_t l = 0; l < L; ++l) c[i][l] = sids(i, l);
+  // The state lives on the model's device; the indices that select and feed it must too.
+  const auto device = B > 0 ? state.context[0].device() : torch::Device(torch::kCPU);
   DecoderState rows = state;
-  rows.select(torch::arange(B, torch::kLong).repeat_interleave(N));  // request-major: b * N + i
+  rows.select(torch::arange(B, torch::TensorOptions().dtype(torch::kLong).device(device))
+                  .repeat_interleave(N));  // request-major: b * N + i
   auto all = codes.repeat({B, 1});
+  auto all_on_device = all.to(device);
   torch::Tensor total, previous;
   for (int64_t l = 0; l < L; ++l) {
     auto logp = model.step(l, previous, rows).cpu();
@@ -140,7 +144,7 @@ torch::Tensor exhaustive_sid_log_probs(LevelDecoder& model, const DecoderState& 
     }
     auto picked = logp.gather(1, all.select(1, l).unsqueeze(1)).squeeze(1);
     total = l == 0 ? picked : total + picked;
-    previous = all.select(1, l);
+    previous = all_on_device.select(1, l);
   }
   return total.view({B, N});
 }
