@@ -43,7 +43,7 @@ for ds in "${datasets[@]}"; do
   jq -r '.systems | to_entries[] | select(.key | IN("fast_only","fast_rank","slow","router_random","router_threshold","twistar_sft","oracle")) |
     "\(.value.latency_ms.mean) \(.value["ndcg@10"]) \(.key)"' "$out" > "$pts"
   gnuplot <<EOF
-set terminal pngcairo size 900,560
+set terminal pngcairo size 900,560 noenhanced
 set output "docs/img/planner_$ds.png"
 set title "planner_$ds (test): NDCG@10 against mean latency per request (one thread)"
 set xlabel "mean latency (ms, log scale)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Serving load test (issue 8): `twistar serve` on loopback, wrk POSTing the dataset's test histories
-# to /v1/recommend, once per mode (fast, auto, and rank when RUN has a ranker). Reports throughput, p50/p90/p99 latency and errors.
+# to /v1/recommend, once per mode (fast, auto, and rank / slow when RUN has a ranker / a reasoner;
+# auto runs the planner when RUN has one). Reports throughput, p50/p90/p99 latency and errors.
 #
 #   bench/serve.sh [dataset]            default: amazon2014_beauty
 #
@@ -76,6 +77,8 @@ wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d3s -s bench/serve.lua "$url" -- "$work/b
 modes=(fast auto)
 # Mode rank too when the run has a trained ranker (bench/fast_rank.sh).
 [ -f "$RUN/ranker/manifest.json" ] && modes+=(rank)
+# Mode slow when it has a reasoner (bench/slow.sh); auto runs the planner when it has one (bench/planner.sh).
+[ -f "$RUN/reasoner/manifest.json" ] && modes+=(slow)
 for mode in "${modes[@]}"; do
   wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/serve.lua "$url" -- \
     "$work/bodies.jsonl" "$mode" | tee "$work/wrk-$mode.txt"
@@ -101,7 +104,7 @@ jq -n --arg ds "$ds" --arg command "$command" --arg machine "$machine" --arg loa
 md=$(mktemp)
 {
   jq -r '"serve_\(.dataset): `twistar serve` on loopback, wrk with \(.connections) connections, " +
-    "\(.server_threads) worker threads, k = \(.k) (mode rank: fast_rec(50) then rank_candidates), test histories of \(.dataset); " +
+    "\(.server_threads) worker threads, k = \(.k) (mode rank: fast_rec(50) then rank_candidates; slow: think_and_rec; auto: the planner when the run has one, plans served: \(.plans_served | tostring)), test histories of \(.dataset); " +
     "\(.date), load average \(.load_average_at_start) at the start."' "$out"
   echo
   echo "| mode | requests/s | mean ms | p50 ms | p90 ms | p99 ms | max ms | requests | errors | bar (>= 200/s, p99 <= 50 ms, 0 errors) |"

@@ -232,6 +232,8 @@ void Toolbox::check() const {
 std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, std::vector<RequestState>& requests,
                                    int k, const AgentOptions& options, const CostModel& costs) {
   tools.check();
+  // rank_candidates(m, n) needs n <= m: a request for more items than `wide` widens the candidates.
+  const int wide = std::max(tools.wide, k);
   const size_t n = requests.size();
   std::vector<AgentAnswer> answers(n);
   std::vector<EpisodeState> states(n);
@@ -259,7 +261,7 @@ std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, s
       int a = actions[g];
       if (!affordable(view[g], a, options.budget_ms, costs))
         a = states[i].list != kNoList ? kFinish : kFastK;
-      const std::string text = action_call(std::clamp(a, 0, kNumActions - 1), k, tools.wide);
+      const std::string text = action_call(std::clamp(a, 0, kNumActions - 1), k, wide);
       std::string error;
       auto call = parse_tool_call(text, &error);
       if (error.empty()) error = invalid_reason(states[i], a);
@@ -281,8 +283,8 @@ std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, s
     for (int a = 0; a < kNumActions; ++a) {
       if (groups[a].empty()) continue;
       const Tool& tool = a == kRank ? *tools.rank : a == kThink ? *tools.think : *tools.fast;
-      ToolArgs args = a == kFastK ? ToolArgs{k, 0} : a == kFastWide ? ToolArgs{tools.wide, 0}
-                                                   : a == kRank     ? ToolArgs{k, tools.wide}
+      ToolArgs args = a == kFastK ? ToolArgs{k, 0} : a == kFastWide ? ToolArgs{wide, 0}
+                                                   : a == kRank     ? ToolArgs{k, wide}
                                                                     : ToolArgs{k, 0};
       std::vector<RequestState> batch;
       batch.reserve(groups[a].size());

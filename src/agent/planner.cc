@@ -295,6 +295,7 @@ nlohmann::json PlannerOptions::to_json() const {
   j["grpo"] = g;
   j["group"] = group;
   j["ppo_epochs"] = ppo_epochs;
+  j["sample_explore"] = sample_explore;
   j["clip"] = clip;
   j["kl"] = kl;
   j["budget_share"] = budget_share;
@@ -319,6 +320,7 @@ void PlannerOptions::read(const nlohmann::json& j) {
   if (j.contains("grpo")) grpo.read(j.at("grpo"));
   group = j.value("group", group);
   ppo_epochs = j.value("ppo_epochs", ppo_epochs);
+  sample_explore = j.value("sample_explore", sample_explore);
   clip = j.value("clip", clip);
   kl = j.value("kl", kl);
   budget_share = j.value("budget_share", budget_share);
@@ -342,6 +344,8 @@ void PlannerOptions::validate() const {
   if (!(explore >= 0 && explore <= 1)) throw_input_error("planner: explore = {} must be in [0, 1]", explore);
   if (group < 2) throw_input_error("planner: group = {} must be at least 2", group);
   if (ppo_epochs < 1) throw_input_error("planner: ppo_epochs = {} must be positive", ppo_epochs);
+  if (!(sample_explore >= 0 && sample_explore < 1))
+    throw_input_error("planner: sample_explore = {} must be in [0, 1)", sample_explore);
   if (!(clip > 0 && clip < 1)) throw_input_error("planner: clip = {} must be in (0, 1)", clip);
   if (!(kl >= 0)) throw_input_error("planner: kl = {} must be >= 0", kl);
   if (!(budget_share >= 0 && budget_share <= 1)) throw_input_error("planner: budget_share must be in [0, 1]");
@@ -690,18 +694,27 @@ LoopResult train_grpo(PlannerPolicy& policy, PlannerPolicy& reference, const Epi
           auto logp = masked_log_probs(policy, b).to(torch::kCPU);
           auto la = logp.accessor<float, 2>();
           for (size_t g = 0; g < open.size(); ++g) {
-            // Sample with our own generator so that the run is reproducible from the seed.
+            // The behaviour policy mixes in `sample_explore` of uniform choice over the affordable
+            // calls, so that a confident warm-up policy still tries the others; the importance ratio
+            // is taken against this behaviour probability. Sampled with our own generator so that
+            // the run is reproducible from the seed.
+            const auto& allowed = b.allowed[g];
+            const double n_allowed = std::accumulate(allowed.begin(), allowed.end(), 0.0);
+            std::array<double, kNumActions> behaviour{};
+            for (int c = 0; c < kNumActions; ++c)
+              behaviour[c] = (1.0 - o.sample_explore) * std::exp(la[static_cast<int64_t>(g)][c]) +
+                             (allowed[c] > 0 ? o.sample_explore / n_allowed : 0.0);
             double x = unit(rng), acc = 0;
             int a = kNumActions - 1;
             for (int c = 0; c < kNumActions; ++c) {
-              acc += std::exp(la[static_cast<int64_t>(g)][c]);
+              acc += behaviour[c];
               if (x < acc) {
                 a = c;
                 break;
               }
             }
             Traj& tr = trajs[open[g]];
-            samples.push_back({tr.user, tr.state, tr.beta, tr.budget, a, la[static_cast<int64_t>(g)][a], open[g]});
+            samples.push_back({tr.user, tr.state, tr.beta, tr.budget, a, std::log(behaviour[a]), open[g]});
             replay_step(table.users[tr.user], tr.state, a, table.costs, o.max_calls);
           }
         }
@@ -903,9 +916,12 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
                             {"sweep", sweep}};
   write_file_atomic(dir / "planner.json", planner.dump(2) + "\n");
   result.finished = true;
-  spdlog::info("planner: served beta {} (holdout ndcg@10 {:.4f}, cost {:.2f} ms, slow rate {:.1f}%); threshold router "
-               "top score >= {:.3f}",
-               result.beta, at_beta.ndcg10, at_beta.cost_ms, at_beta.slow_rate, result.threshold);
+  const std::string router = result.threshold <= -1e29 ? "never thinks"
+                             : result.threshold >= 1e29 ? "always thinks"
+                                                        : fmt::format("thinks below a top score of {:.3f}", result.threshold);
+  spdlog::info("planner: served beta {} (holdout ndcg@10 {:.4f}, cost {:.2f} ms, slow rate {:.1f}%); the threshold "
+               "router {}",
+               result.beta, at_beta.ndcg10, at_beta.cost_ms, 100.0 * at_beta.slow_rate, router);
   return result;
 }
 

@@ -102,6 +102,9 @@ struct PlannerOptions {
   TrainOptions grpo = default_grpo();
   int group = 8;
   int ppo_epochs = 2;
+  /// GRPO: share of each sampled decision drawn uniformly from the affordable calls (exploration
+  /// beside a confident warm-up policy; the ratio is taken against this behaviour policy).
+  double sample_explore = 0.1;
   double clip = 0.2;
   double kl = 0.005;
   /// Share of GRPO episodes that draw a latency budget (from budgets_ms).
@@ -125,9 +128,9 @@ struct PlannerOptions {
   static TrainOptions default_grpo() {
     TrainOptions t;
     t.lr = 1e-3;
-    t.batch_size = 128;
-    t.epochs = 20;
-    t.patience = 6;
+    t.batch_size = 512;
+    t.epochs = 30;
+    t.patience = 8;
     t.lr_patience = 100;
     return t;
   }

@@ -257,6 +257,8 @@ void add_planner_options(CLI::App* sub, PlannerOptions& o) {
   sub->add_option("--planner-explore", o.explore, "Warm-up: share of users relabelled with a random plan");
   sub->add_option("--planner-group", o.group, "GRPO: trajectories per user");
   sub->add_option("--planner-ppo-epochs", o.ppo_epochs, "GRPO: updates per sampled batch");
+  sub->add_option("--planner-sample-explore", o.sample_explore,
+                  "GRPO: share of sampled calls drawn uniformly (exploration)");
   sub->add_option("--planner-clip", o.clip, "GRPO: ratio clip");
   sub->add_option("--planner-kl", o.kl, "GRPO: weight of the KL to the warm-up policy");
   sub->add_option("--planner-budget-share", o.budget_share, "GRPO: share of episodes with a latency budget");
@@ -447,6 +449,7 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto reasoner_name = std::make_shared<std::string>("reasoner");
   reasoner->train.epochs = 2;
   auto planner = std::make_shared<PlannerOptions>();
+  auto latency_requests = std::make_shared<size_t>(1000);
   // The quickstart must finish in minutes on a 2-core machine: each training gets a budget and a
   // shorter patience (the synthetic curves flatten after a few minutes); the flags raise them.
   for (TrainOptions* t : {&sasrec->train, &sidgen->train, &ranker->train, &reasoner->train}) {
@@ -469,7 +472,9 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   add_knowledge_options(sub, *knowledge);
   add_reasoner_options(sub, *reasoner, *reasoner_name);
   add_planner_options(sub, *planner);
-  sub->callback([g, synth, sasrec, sid, sidgen, ranker, knowledge, reasoner, reasoner_name, planner, run] {
+  sub->add_option("--latency-requests", *latency_requests, "Requests timed one by one on one thread per system");
+  sub->callback([g, synth, sasrec, sid, sidgen, ranker, knowledge, reasoner, reasoner_name, planner, latency_requests,
+                 run] {
     setup(*g);
     synth->validate();
     sasrec->validate();
@@ -500,6 +505,7 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
     eval.experiment = "quickstart";
     eval.command = g->command_line;
     eval.eval.progress = !g->quiet;
+    eval.eval.latency_requests = *latency_requests;
     auto doc = run_eval_stage(d, eval, g->ctx, *run);
     std::cout << markdown_table(doc) << "\nreport: " << (fs::path(*run) / "eval" / "results.md").string()
               << "\n";

@@ -419,7 +419,7 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
           sweep.push_back({{"beta", beta}, {"ndcg@10", b.metrics["ndcg@10"]}, {"recall@10", b.metrics["recall@10"]},
                            {"latency_ms", b.latency.to_json()}, {"slow_rate", agent->slow_rate()}});
           spdlog::info("twistar at beta {}: ndcg@10 {:.4f}, mean {:.2f} ms, slow rate {:.1f}%", beta,
-                       b.metrics["ndcg@10"], b.latency.mean, agent->slow_rate());
+                       b.metrics["ndcg@10"], b.latency.mean, 100.0 * agent->slow_rate());
         }
         if (!sweep.empty()) r.extra["beta_sweep"] = sweep;
       }

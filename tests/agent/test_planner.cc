@@ -215,6 +215,11 @@ TEST(AgentLoop, InvalidCallsArePenalisedNotFatalAndEmptyEpisodesFallBack) {
     EXPECT_EQ(a.trace[2].at("arguments").at("k"), 5);  // fast_rec(wide)
   }
   EXPECT_EQ(answers[0].items[0].item, 4);
+  // A list longer than `wide` widens the candidates instead of making rank_candidates invalid.
+  auto longer = run_agent(tools, ScriptPolicy({kFastWide, kRank}), requests, 8, o, costs);
+  EXPECT_EQ(longer[0].invalid, 0);
+  EXPECT_EQ(longer[0].plan, "fast_rec+rank_candidates");
+  EXPECT_EQ(longer[0].items.size(), 8u);
   // Only invalid calls: the episode ends with fast_rec(k), stated as a fallback.
   answers = run_agent(tools, ScriptPolicy({kRank, kFinish, kRank, kFinish}), requests, 3, o, costs);
   EXPECT_EQ(answers[0].plan, "fallback");

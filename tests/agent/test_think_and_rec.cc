@@ -297,6 +297,14 @@ TEST(PlannerStage, TrainsEvaluatesAndServesTheWholePipeline) {
   EXPECT_NE(answer.body.at("ran").get<std::string>(), "fast");
   EXPECT_FALSE(answer.body.at("plan").empty());
   EXPECT_FALSE(answer.plan.empty());
+  // Mode slow runs think_and_rec and returns its rationale.
+  auto slow = request;
+  slow["mode"] = "slow";
+  answer = service->handle(slow.dump());
+  ASSERT_EQ(answer.status, 200) << answer.body.dump();
+  EXPECT_EQ(answer.body.at("ran"), "slow");
+  EXPECT_EQ(answer.plan, "think_and_rec");
+  EXPECT_FALSE(answer.body.value("rationale", "").empty());
   request["latency_budget_ms"] = 1e-3;  // nothing fits: only the cheapest list is ever made
   answer = service->handle(request.dump());
   ASSERT_EQ(answer.status, 200) << answer.body.dump();

@@ -88,16 +88,19 @@ TEST(Cli, QuickstartRunsEndToEndAndReusesStages) {
   testing::TempDir tmp;
   std::string args = "--quiet --threads 2 quickstart --run " + (tmp / "run").string() +
                      " --users 300 --items 120 --sasrec-epochs 3 --codebook-size 8 --rqvae-epochs 30"
-                     " --sidgen-epochs 3";
+                     " --sidgen-epochs 3 --vocab-size 600 --reasoner-epochs 1 --reasoner-layers 1"
+                     " --planner-sft-epochs 2 --planner-grpo-epochs 1 --planner-betas 0,10 --latency-requests 20";
   auto r = run_cli(tmp, args);
   ASSERT_EQ(r.code, 0) << r.err;
   auto doc = nlohmann::json::parse(read_file(tmp / "run" / "eval" / "results.json"));
-  for (const char* sys : {"mostpop", "swing", "sasrec", "fast_only"}) {
+  for (const char* sys : {"mostpop", "swing", "sasrec", "fast_only", "fast_rank", "slow", "twistar", "router_random",
+                          "router_threshold", "twistar_sft", "oracle"}) {
     ASSERT_TRUE(doc["systems"].contains(sys)) << sys;
     EXPECT_GE(doc["systems"][sys]["ndcg@10"].get<double>(), 0.0);
   }
   EXPECT_TRUE(std::filesystem::exists(tmp / "run" / "eval" / "results.md"));
-  for (const char* stage : {"sasrec", "sid", "sidgen"})
+  EXPECT_EQ(doc["systems"]["twistar"]["beta_sweep"].size(), 2u);
+  for (const char* stage : {"sasrec", "sid", "sidgen", "ranker", "knowledge", "reasoner", "planner"})
     EXPECT_TRUE(std::filesystem::exists(tmp / "run" / stage / "manifest.json")) << stage;
   // A second run finds the finished stages and does not retrain them.
   auto again = run_cli(tmp, args.substr(std::string("--quiet ").size()));
