@@ -7,9 +7,9 @@
 # Needs runs/bench-fastrec-<dataset> with sasrec, sidgen, ranker (bench/fast_rank.sh) and the reasoner
 # (bench/slow.sh). Per dataset:
 #   `twistar train planner` (validation episodes of the three tools, warm-up, GRPO; reused when done)
-#   `twistar eval` with mostpop, swing, sasrec, fast_only, fast_rank, slow, twistar (and its β sweep),
-#   router_random (at twistar's plan mix), router_threshold, twistar_sft and oracle; latency one
-#   request at a time on one thread.
+#   `twistar eval` with mostpop, swing, sasrec, fast_only, fast_rank, twistar (and its β sweep),
+#   router_random (at twistar's plan mix), router_threshold, twistar_sft, slow and oracle; latency one
+#   request at a time on one thread (slow is evaluated last, after the systems that share its tools).
 # Writes bench/results/planner_<dataset>.json, docs/img/planner_<dataset>.png (gnuplot) and the table
 # in docs/RESULTS.md. Extra options: PLANNER_ARGS (train), EVAL_ARGS (eval), SWEEP (β list).
 set -euo pipefail
@@ -31,7 +31,7 @@ for ds in "${datasets[@]}"; do
   "$BIN" --threads "$THREADS" train planner --data "$DATA/$ds" --run "$run" ${PLANNER_ARGS:-}
   # shellcheck disable=SC2086
   "$BIN" --threads "$THREADS" eval --data "$DATA/$ds" --run "$run" --experiment "planner_$ds" \
-    --systems mostpop,swing,sasrec,fast_only,fast_rank,slow,twistar,router_random,router_threshold,twistar_sft,oracle \
+    --systems mostpop,swing,sasrec,fast_only,fast_rank,twistar,router_random,router_threshold,twistar_sft,slow,oracle \
     --fast-beam 20 --split test --throughput-batch 0 --planner-sweep "$SWEEP" ${EVAL_ARGS:-}
   out=bench/results/planner_$ds.json
   cp "$run/eval/results.json" "$out"

@@ -114,7 +114,7 @@ md=$(mktemp)
     ($s.errors | .connect + .read + .write + .status + .timeout) as $err |
     "| \(.key) | \($s.requests_per_s | round) | \($s.latency_ms.mean | f2) | \($s.latency_ms.p50 | f2) | " +
     "\($s.latency_ms.p90 | f2) | \($s.latency_ms.p99 | f2) | \($s.latency_ms.max | f2) | \($s.requests) | " +
-    "\($err) | \(if $s.requests_per_s >= 200 and $s.latency_ms.p99 <= 50 and $err == 0 then "met" else "not met" end) |"' "$out"
+    "\($err) | \(if .key != "fast" and .key != "auto" then "- (reported)" elif $s.requests_per_s >= 200 and $s.latency_ms.p99 <= 50 and $err == 0 then "met" else "not met" end) |"' "$out"
 } > "$md"
 bench/update_results.sh "serve_$ds" "$md"
 rm -f "$md"
