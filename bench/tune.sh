@@ -12,7 +12,8 @@
 #
 # Parameters (environment): TRIALS (20), TRIAL_MINUTES (10), TRIAL_EPOCHS (200), TRIAL_PATIENCE
 # (3), SEEDS ("1 2 3"), METHODS ("tune random tpe"), MODEL (sasrec), RUNS (runs/bench-tune),
-# RESULTS_DIR (bench/results), UPDATE_DOC (1: refresh docs/RESULTS.md), TUNE_ARGS (extra options).
+# RESULTS_DIR (bench/results), UPDATE_DOC (1: refresh docs/RESULTS.md), TUNE_ARGS (extra options),
+# JOBS (1: tuning runs at once; on 2 cores use JOBS=2 with THREADS=1).
 # A full run is TRIALS x (3 methods x seeds x 2 datasets + seeds) trainings: with the defaults,
 # 20 x 21 x 10 minutes is days on the 2-core reference machine; shrink TRIALS / TRIAL_MINUTES.
 # Runs resume: rerunning continues every unfinished tuning run from its memory and trial log.
@@ -33,6 +34,7 @@ MODEL=${MODEL:-sasrec}
 RUNS=${RUNS:-runs/bench-tune}
 RESULTS_DIR=${RESULTS_DIR:-bench/results}
 UPDATE_DOC=${UPDATE_DOC:-1}
+JOBS=${JOBS:-1}
 source_ds=${datasets[0]}
 target_ds=${datasets[1]}
 
@@ -51,14 +53,24 @@ run_line() {  # system seed report
       config: .best.config, test: .test}' "$3"
 }
 
+# Up to JOBS tuning runs at once; `drain` waits for all of them and fails if any failed.
+running=()
+launch() {  # tune arguments
+  if [ "${#running[@]}" -ge "$JOBS" ]; then wait "${running[0]}"; running=("${running[@]:1}"); fi
+  tune "$@" &
+  running+=($!)
+}
+drain() { for pid in "${running[@]}"; do wait "$pid"; done; running=(); }
+
 for ds in "${datasets[@]}"; do
   for method in $METHODS; do
     for seed in $SEEDS; do
       dir=$RUNS/$ds/$method-s$seed
-      tune "$ds" "$method" "$seed" "$dir/memory" "$dir/run"
+      launch "$ds" "$method" "$seed" "$dir/memory" "$dir/run"
     done
   done
 done
+drain
 # Transfer: the target tuned from (a copy of) the source's memory of the same seed.
 for seed in $SEEDS; do
   dir=$RUNS/transfer-$target_ds-s$seed
@@ -66,8 +78,9 @@ for seed in $SEEDS; do
     mkdir -p "$dir"
     cp -r "$RUNS/$source_ds/tune-s$seed/memory" "$dir/memory"
   fi
-  tune "$target_ds" tune "$seed" "$dir/memory" "$dir/run"
+  launch "$target_ds" tune "$seed" "$dir/memory" "$dir/run"
 done
+drain
 
 summarise() {  # dataset lines-file -> results JSON
   jq -s --arg ds "$1" --arg date "$(date -u +%FT%TZ)" --arg machine "$(uname -m), $(nproc) cores" \
