@@ -229,6 +229,21 @@ void Toolbox::check() const {
   if (wide < 1) throw_input_error("agent: wide = {} must be positive", wide);
 }
 
+namespace {
+
+/// Runs one tool call as a batch over the requests at `indices` (moved into the batch and back).
+std::vector<Observation> run_tool_on(const Tool& tool, const ToolArgs& args, std::vector<RequestState>& requests,
+                                     const std::vector<size_t>& indices) {
+  std::vector<RequestState> batch;
+  batch.reserve(indices.size());
+  for (size_t i : indices) batch.push_back(std::move(requests[i]));
+  auto obs = tool.run(batch, args);
+  for (size_t g = 0; g < indices.size(); ++g) requests[indices[g]] = std::move(batch[g]);
+  return obs;
+}
+
+}  // namespace
+
 std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, std::vector<RequestState>& requests,
                                    int k, const AgentOptions& options, const CostModel& costs) {
   tools.check();
@@ -286,13 +301,9 @@ std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, s
       ToolArgs args = a == kFastK ? ToolArgs{k, 0} : a == kFastWide ? ToolArgs{wide, 0}
                                                    : a == kRank     ? ToolArgs{k, wide}
                                                                     : ToolArgs{k, 0};
-      std::vector<RequestState> batch;
-      batch.reserve(groups[a].size());
-      for (size_t i : groups[a]) batch.push_back(std::move(requests[i]));
-      auto obs = tool.run(batch, args);
+      auto obs = run_tool_on(tool, args, requests, groups[a]);
       for (size_t g = 0; g < groups[a].size(); ++g) {
         const size_t i = groups[a][g];
-        requests[i] = std::move(batch[g]);
         answers[i].tool_ms[tool.name()] += obs[g].cost_ms;
         if (!obs[g].error.empty()) {
           answers[i].trace.back()["error"] = obs[g].error;
@@ -315,12 +326,9 @@ std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, s
   for (size_t i = 0; i < n; ++i)
     if (states[i].list == kNoList) empty.push_back(i);
   if (!empty.empty()) {
-    std::vector<RequestState> batch;
-    for (size_t i : empty) batch.push_back(std::move(requests[i]));
-    auto obs = tools.fast->run(batch, {k, 0});
+    auto obs = run_tool_on(*tools.fast, {k, 0}, requests, empty);
     for (size_t g = 0; g < empty.size(); ++g) {
       const size_t i = empty[g];
-      requests[i] = std::move(batch[g]);
       answers[i].tool_ms[tools.fast->name()] += obs[g].cost_ms;
       lists[i] = obs[g].items;
       states[i].list = kListFast;

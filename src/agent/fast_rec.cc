@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "data/ranks.h"
 #include "data/split.h"
 #include "models/sid_generator_trainer.h"
 
@@ -103,9 +104,7 @@ std::vector<Example> spaced_valid_examples(const Dataset& data, int64_t users, s
 double mean_ndcg10(const std::vector<Ranking>& rankings, const std::vector<Example>& examples) {
   if (examples.empty()) return 0.0;
   double sum = 0;
-  for (size_t i = 0; i < examples.size(); ++i)
-    for (size_t r = 0; r < rankings[i].size() && r < 10; ++r)
-      if (rankings[i][r].item == examples[i].target) sum += 1.0 / std::log2(r + 2.0);
+  for (size_t i = 0; i < examples.size(); ++i) sum += ndcg_at(rank_of(rankings[i], examples[i].target), 10);
   return sum / static_cast<double>(examples.size());
 }
 

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/manifest.h"
 #include "core/progress.h"
+#include "data/ranks.h"
 #include "sid/sid_map.h"
 
 namespace twistar {
@@ -22,12 +23,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kPlanNames[kNumPlans] = {"fast_only", "fast_rank", "slow"};
-
-double ndcg10_of(const Ranking& list, ItemIndex target) {
-  for (size_t r = 0; r < list.size() && r < 10; ++r)
-    if (list[r].item == target) return 1.0 / std::log2(static_cast<double>(r) + 2.0);
-  return 0.0;
-}
 
 nlohmann::json stats_json(const ObservationStats& s) { return {s.top, s.margin, s.entropy}; }
 
@@ -234,7 +229,7 @@ EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example
       const std::array<const Observation*, kNumListSources> obs = {&f[j], &w[j], &rf[j], &rw[j], &th[j]};
       for (int s = 0; s < kNumListSources; ++s) {
         if (!obs[s]->error.empty()) throw Error(fmt::format("planner episodes: {}", obs[s]->error));
-        u.ndcg[s] = static_cast<float>(ndcg10_of(obs[s]->items, examples[i].target));
+        u.ndcg[s] = static_cast<float>(ndcg_at(rank_of(obs[s]->items, examples[i].target), 10));
         u.stats[s] = observation_stats(obs[s]->items);
       }
     }

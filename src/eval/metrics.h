@@ -6,18 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "data/ranks.h"
 #include "data/recommender.h"
 
 namespace twistar {
 
 /// The cut-offs every report carries (HR@1 is recall@1).
 inline const std::vector<int> kMetricCutoffs = {1, 5, 10, 20};
-
-/// 1-based rank of `target` in `ranking`, 0 when absent.
-int rank_of(const Ranking& ranking, ItemIndex target);
-
-/// NDCG@k of a single 1-based rank (0 = missed).
-double ndcg_at(int rank, int k);
 
 class MetricAccumulator {
  public:

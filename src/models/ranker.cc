@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "data/ranks.h"
 
 namespace twistar {
 
@@ -158,7 +159,7 @@ double rank_lists_ndcg10(const torch::Tensor& scores, const torch::Tensor& label
     int64_t better = 0;
     for (int64_t j = 0; j < s.size(1); ++j)
       better += sa[r][j] > sa[r][t] || (sa[r][j] == sa[r][t] && j < t);
-    if (better < 10) sum += 1.0 / std::log2(static_cast<double>(better) + 2.0);
+    sum += ndcg_at(static_cast<int>(better) + 1, 10);
   }
   return sum / static_cast<double>(s.size(0));
 }

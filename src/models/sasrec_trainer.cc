@@ -7,6 +7,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/manifest.h"
+#include "data/ranks.h"
 #include "data/split.h"
 #include "nn/device.h"
 #include "nn/loss.h"
@@ -58,8 +59,7 @@ double sasrec_valid_ndcg10(Sasrec& model, const Dataset& data, const Context& ct
                         -std::numeric_limits<float>::infinity());
     auto rank = (scores > target_scores).sum(1) + 1;  // 1-based rank of the target
     auto r = rank.accessor<int64_t, 1>();
-    for (int64_t i = 0; i < r.size(0); ++i)
-      if (r[i] <= 10) sum += 1.0 / std::log2(r[i] + 1.0);
+    for (int64_t i = 0; i < r.size(0); ++i) sum += ndcg_at(static_cast<int>(r[i]), 10);
   }
   return examples.empty() ? 0.0 : sum / examples.size();
 }

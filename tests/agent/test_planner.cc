@@ -15,6 +15,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/manifest.h"
+#include "data/ranks.h"
 #include "model_fixtures.h"
 #include "sid/sid_map.h"
 #include "test_util.h"
@@ -147,11 +148,7 @@ Toolbox indexed_tools(const Dataset& data) {
   return t;
 }
 
-double ndcg_of_list(const Ranking& list, ItemIndex target) {
-  for (size_t r = 0; r < list.size() && r < 10; ++r)
-    if (list[r].item == target) return 1.0 / std::log2(r + 2.0);
-  return 0.0;
-}
+double ndcg_of_list(const Ranking& list, ItemIndex target) { return ndcg_at(rank_of(list, target), 10); }
 
 /// Calls a fixed list of actions, then finish.
 class ScriptPolicy : public Policy {
