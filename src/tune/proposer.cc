@@ -85,16 +85,40 @@ Proposal propose_by_rules(const ProposalContext& c, std::mt19937_64& rng) {
     return false;
   };
 
+  std::set<std::string> changed;
+  for (const auto& t : c.trials)
+    for (const auto& ch : t.reflection.changes) changed.insert(ch.axis);
+  std::vector<Move> coverage;
+  for (const auto& a : space.axes())
+    if (!changed.count(a.name))
+      for (int d : {1, -1}) coverage.push_back({a.name, d, "coverage", "an axis not yet tried on this dataset"});
+
   std::vector<Move> moves;
+  // Coverage gets every third hypothesis: when neither of the last two trials tried a new axis,
+  // an untried axis goes first (otherwise a run that keeps diagnosing the same trial never looks
+  // past the axes its diagnosis names).
+  const size_t n = c.trials.size();
+  if (n >= 3 && c.trials[n - 1].hypothesis.source != "coverage" && c.trials[n - 2].hypothesis.source != "coverage")
+    moves.insert(moves.end(), coverage.begin(), coverage.end());
   std::string why_best = fmt::format("best trial #{}", best.id);
   if (last.reflection.diagnosis == "divergence")
     moves.push_back({"lr", -1, "diagnosis", fmt::format("trial #{} diverged", last.id)});
   if (best.reflection.diagnosis == "overfitting")
     for (auto [a, d] : {std::pair<const char*, int>{"dropout", 1}, {"weight_decay", 1}, {"dim", -1}})
       moves.push_back({a, d, "diagnosis", why_best + " overfits"});
-  if (best.reflection.diagnosis == "underfitting")
-    for (auto [a, d] : {std::pair<const char*, int>{"lr", 1}, {"dropout", -1}, {"dim", 1}})
-      moves.push_back({a, d, "diagnosis", why_best + " was still improving at the end of its budget"});
+  if (best.reflection.diagnosis == "underfitting") {
+    // Still improving when the time budget stopped it: a larger step, or a cheaper epoch (fewer
+    // blocks, shorter histories) so that more epochs fit. Stopped by the epoch limit instead: a
+    // larger step, less regularisation, more capacity.
+    const bool timed_out = best.outcome.stop == "budget";
+    const std::vector<std::pair<const char*, int>> cures =
+        timed_out ? std::vector<std::pair<const char*, int>>{{"lr", 1}, {"layers", -1}, {"max_len", -1}, {"dropout", -1}}
+                  : std::vector<std::pair<const char*, int>>{{"lr", 1}, {"dropout", -1}, {"dim", 1}};
+    for (auto [a, d] : cures)
+      moves.push_back({a, d, "diagnosis",
+                       why_best + (timed_out ? " was still improving when its time budget ran out"
+                                             : " was still improving at the end of its budget")});
+  }
   if (best.reflection.verdict == "helped" && best.reflection.changes.size() == 1) {
     const auto& ch = best.reflection.changes[0];
     moves.push_back({ch.axis, ch.direction, "momentum",
@@ -110,12 +134,7 @@ Proposal propose_by_rules(const ProposalContext& c, std::mt19937_64& rng) {
                                  l.observations(), 100 * l.mean_rel_delta)});
   for (const auto& h : c.heuristics)
     if (here(h.axis, h.from)) moves.push_back({h.axis, h.direction, "heuristic", h.rule});
-  std::set<std::string> changed;
-  for (const auto& t : c.trials)
-    for (const auto& ch : t.reflection.changes) changed.insert(ch.axis);
-  for (const auto& a : space.axes())
-    if (!changed.count(a.name))
-      for (int d : {1, -1}) moves.push_back({a.name, d, "coverage", "an axis not yet tried on this dataset"});
+  moves.insert(moves.end(), coverage.begin(), coverage.end());
   for (const auto& a : space.axes())
     for (int d : {1, -1}) moves.push_back({a.name, d, "explore", "a neighbour of the best not tried yet"});
 
@@ -127,10 +146,11 @@ Proposal propose_by_rules(const ProposalContext& c, std::mt19937_64& rng) {
                                    move_text(best_params, *p, m.axis), best.id, m.why);
     return Proposal{*p, {m.source, text, best.id, {m.axis}}};
   };
-  // Changes that hurt on this dataset are only retried once nothing else is left (a diagnosis
-  // overrides that: it reads the best trial's own curve).
+  // Changes that hurt on this dataset, from the value the best configuration has, are only retried
+  // once nothing else is left; a diagnosis does not override that (repeating a change that already
+  // failed from the same value is the commonest waste of a trial). Divergence always lowers lr.
   for (const auto& m : moves)
-    if (m.source == "diagnosis" || !hurts(m.axis, m.direction))
+    if (!hurts(m.axis, m.direction) || (m.source == "diagnosis" && m.why.find("diverged") != std::string::npos))
       if (auto p = single(m)) return *p;
   // Related pairs: capacity with regularisation, step size with batch size, depth with heads.
   const std::vector<std::tuple<const char*, int, const char*, int>> pairs = {

@@ -9,15 +9,18 @@
 //      the defaults with every transferable heuristic learnt from a default value applied
 //      (transfer);
 //   2. diagnosis of the best trial: overfitting -> more dropout / weight decay / a smaller model;
-//      underfitting -> a larger learning rate / less dropout / a larger model; divergence of the
-//      latest trial -> a smaller learning rate;
+//      underfitting -> a larger learning rate / less dropout / a larger model, or, when the time
+//      budget stopped it, a larger learning rate / fewer blocks / shorter histories (more epochs
+//      fit); divergence of the latest trial -> a smaller learning rate;
 //   3. momentum: the change that produced the best trial, once more in the same direction;
 //   4. lessons of this dataset that helped, then heuristics from other datasets (each only where
 //      it was learnt: from the best configuration's current value of that axis);
-//   5. coverage: an axis never changed on this dataset;
+//   5. coverage: an axis never changed on this dataset (first, when neither of the last two
+//      trials tried a new axis);
 //   6. any remaining single step that is not known to hurt, then related pairs, then the rest;
 //   7. a random two-axis perturbation of the best (when every neighbour has been tried).
-// A configuration that was already tried is never proposed again.
+// A configuration that was already tried is never proposed again, and a change that hurt from the
+// best configuration's value of that axis is not repeated while anything else is left.
 // `random` samples the space uniformly; `tpe` runs a TPE over the trials so far (tune/tpe.h). All
 // methods start from the defaults, so their curves share the first point.
 #pragma once

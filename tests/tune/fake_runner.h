@@ -53,7 +53,7 @@ class FakeRunner : public TrialRunner {
     o.valid = v;
     o.epochs = static_cast<int>(o.curve.size());
     o.best_epoch = static_cast<int>(std::max_element(o.curve.begin(), o.curve.end()) - o.curve.begin()) + 1;
-    o.stop = "patience";
+    o.stop = stop;
     o.parameters = static_cast<int64_t>(p.at("dim")) * 1000;
     write_file_atomic(dir / "model", "trained");
     return o;
@@ -67,6 +67,8 @@ class FakeRunner : public TrialRunner {
 
   std::vector<ParamSet> trained;
   int tests = 0;
+  /// What ended every "training": patience, epochs, or budget (the time budget).
+  std::string stop = "patience";
 
  private:
   SearchSpace space_;

@@ -65,6 +65,66 @@ TEST(Tuner, RuleBasedTuningTestsOneHypothesisPerTrialAndReportsOnce) {
   EXPECT_NE(r3.trials[1].params, r3.trials[0].params);
 }
 
+/// Every single-axis change of a run as (axis, direction, from-value), with whether it hurt.
+struct Step {
+  std::string axis;
+  int direction;
+  double from;
+  bool hurt;
+  std::string source;
+};
+
+std::vector<Step> single_steps(const std::vector<TrialRecord>& trials) {
+  std::vector<Step> out;
+  for (const auto& t : trials)
+    if (t.reflection.changes.size() == 1) {
+      const auto& c = t.reflection.changes[0];
+      out.push_back({c.axis, c.direction, c.from, t.reflection.verdict == "hurt", t.hypothesis.source});
+    }
+  return out;
+}
+
+TEST(Tuner, RulesDoNotRepeatAChangeThatHurtAndMakeRoomForNewAxes) {
+  TempDir dir;
+  Dataset data = testing::cycle_dataset(20, 10, 5);
+  FakeRunner runner;
+  auto r = run_tune(data, runner, TrialBudget{}, tune_options(dir, "tune", 10));
+  ASSERT_EQ(r.trials.size(), 10u);
+  auto steps = single_steps(r.trials);
+  for (size_t i = 0; i < steps.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      EXPECT_FALSE(steps[j].hurt && steps[j].axis == steps[i].axis && steps[j].direction == steps[i].direction &&
+                   steps[j].from == steps[i].from)
+          << "step " << i << " repeats " << steps[i].axis << " from " << steps[i].from << ", which hurt before";
+  // Coverage gets a turn at least every third trial while untried axes remain (4 axes here).
+  int since = 0;
+  std::set<std::string> axes;
+  for (size_t i = 1; i < r.trials.size() && axes.size() < 4; ++i) {
+    const auto& t = r.trials[i];
+    bool fresh = false;
+    for (const auto& c : t.reflection.changes) fresh |= axes.insert(c.axis).second;
+    since = fresh ? 0 : since + 1;
+    EXPECT_LE(since, 2) << "trial " << t.index << ": three trials in a row without a new axis";
+  }
+}
+
+TEST(Tuner, ABudgetBoundUnderfittingModelIsMadeCheaperPerEpoch) {
+  // The fake's curves still rise at their end: underfitting. Stopped by the time budget, the cure
+  // includes fewer blocks (more epochs fit); stopped by patience or the epoch limit, it does not.
+  auto diagnosed_layers_down = [](const std::string& stop) {
+    TempDir dir;
+    Dataset data = testing::cycle_dataset(20, 10, 5);
+    FakeRunner runner;
+    runner.stop = stop;
+    auto r = run_tune(data, runner, TrialBudget{}, tune_options(dir, "tune", 8));
+    for (const auto& s : single_steps(r.trials))
+      if (s.source == "diagnosis" && s.axis == "layers" && s.direction < 0) return true;
+    return false;
+  };
+  EXPECT_TRUE(diagnosed_layers_down("budget"));
+  EXPECT_FALSE(diagnosed_layers_down("epochs"));
+}
+
 TEST(Tuner, InterruptedRunLosesNothing) {
   TempDir dir;
   Dataset data = testing::cycle_dataset(20, 10, 5);
