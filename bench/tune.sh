@@ -17,6 +17,9 @@
 # A full run is TRIALS x (3 methods x seeds x 2 datasets + seeds) trainings: with the defaults,
 # 20 x 21 x 10 minutes is days on the 2-core reference machine; shrink TRIALS / TRIAL_MINUTES.
 # Runs resume: rerunning continues every unfinished tuning run from its memory and trial log.
+# The whole script is one block, read before it runs: editing this file during a (long) run does
+# not change what the run executes.
+{
 set -euo pipefail
 BENCH_ARGS=("$@")
 # shellcheck source=bench/common.sh
@@ -50,7 +53,7 @@ tune() {  # dataset method seed memory run (its log: run/tune.log)
 run_line() {  # system seed report
   jq -c --arg system "$1" --argjson seed "$2" \
     '{system: $system, seed: $seed, best_so_far: .best_so_far, best_valid: .best["valid_ndcg@10"],
-      config: .best.config, test: .test}' "$3"
+      config: .best.config, test: .test, epochs_per_trial: ([.trials[].epochs] | add / length)}' "$3"
 }
 
 # Up to JOBS tuning runs at once; `drain` waits for all of them and fails if any failed.
@@ -98,17 +101,19 @@ summarise() {  # dataset lines-file -> results JSON
        trials_to_98pct: (map(reach) | map(select(. != null)) | mean),
        "best_valid_ndcg@10": (map(.best_valid) | mean),
        "ndcg@10": (map(.test["ndcg@10"]) | mean), "recall@10": (map(.test["recall@10"]) | mean),
-       first_trial_valid: (map(.best_so_far[0]) | mean)}}) | from_entries)}' "$2"
+       first_trial_valid: (map(.best_so_far[0]) | mean),
+       epochs_per_trial: (map(.epochs_per_trial) | mean)}}) | from_entries)}' "$2"
 }
 
 table() {  # results JSON -> Markdown
   jq -r '"tune_\(.dataset): SASRec, \(.trials) trials of at most \(.trial_minutes) min (\(.trial_epochs) epochs) per run; target = 98% of the best validation NDCG@10 any run found (\(.best_valid_any_method * 10000 | round / 10000)).\n",
-    "| method | runs reaching the target | trials to reach it (mean) | best valid NDCG@10 (mean) | first trial valid | test NDCG@10 of the selected config | test Recall@10 |",
-    "|---|---|---|---|---|---|---|",
+    "| method | runs reaching the target | trials to reach it (mean) | best valid NDCG@10 (mean) | first trial valid | test NDCG@10 of the selected config | test Recall@10 | epochs per trial |",
+    "|---|---|---|---|---|---|---|---|",
     (.systems | to_entries[] | .value as $s |
      "| \(.key) | \($s.reached)/\($s.seeds) | \($s.trials_to_98pct // "-" | if type == "number" then (. * 10 | round / 10) else . end) | " +
      "\($s["best_valid_ndcg@10"] * 10000 | round / 10000) | \($s.first_trial_valid * 10000 | round / 10000) | " +
-     "\($s["ndcg@10"] * 10000 | round / 10000) | \($s["recall@10"] * 10000 | round / 10000) |")' "$1"
+     "\($s["ndcg@10"] * 10000 | round / 10000) | \($s["recall@10"] * 10000 | round / 10000) | " +
+     "\($s.epochs_per_trial * 10 | round / 10) |")' "$1"
 }
 
 mkdir -p "$RESULTS_DIR"
@@ -134,3 +139,5 @@ for ds in "${datasets[@]}"; do
   rm -f "$md"
   echo "wrote $out"
 done
+exit
+}
