@@ -123,6 +123,20 @@ TEST(Tuner, ABudgetBoundUnderfittingModelIsMadeCheaperPerEpoch) {
   };
   EXPECT_TRUE(diagnosed_layers_down("budget"));
   EXPECT_FALSE(diagnosed_layers_down("epochs"));
+
+  // A new axis is tried in its cheaper direction first when the budget is what stops training.
+  auto first_dim_coverage = [](const std::string& stop) {
+    TempDir dir;
+    Dataset data = testing::cycle_dataset(20, 10, 5);
+    FakeRunner runner;
+    runner.stop = stop;
+    auto r = run_tune(data, runner, TrialBudget{}, tune_options(dir, "tune", 8));
+    for (const auto& s : single_steps(r.trials))
+      if (s.source == "coverage" && s.axis == "dim") return s.direction;
+    return 0;
+  };
+  EXPECT_EQ(first_dim_coverage("budget"), -1);
+  EXPECT_EQ(first_dim_coverage("patience"), 1);
 }
 
 TEST(Tuner, InterruptedRunLosesNothing) {
