@@ -111,13 +111,15 @@ TEST(Tuner, RulesDoNotRepeatAChangeThatHurtAndMakeRoomForNewAxes) {
 TEST(Tuner, ABudgetBoundUnderfittingModelIsMadeCheaperPerEpoch) {
   // The fake's curves still rise at their end: underfitting. Stopped by the time budget, the cure
   // includes fewer blocks (more epochs fit); stopped by patience or the epoch limit, it does not.
-  auto diagnosed_layers_down = [](const std::string& stop) {
+  auto steps_when_stopped_by = [](const std::string& stop) {
     TempDir dir;
     Dataset data = testing::cycle_dataset(20, 10, 5);
     FakeRunner runner;
     runner.stop = stop;
-    auto r = run_tune(data, runner, TrialBudget{}, tune_options(dir, "tune", 8));
-    for (const auto& s : single_steps(r.trials))
+    return single_steps(run_tune(data, runner, TrialBudget{}, tune_options(dir, "tune", 8)).trials);
+  };
+  auto diagnosed_layers_down = [&](const std::string& stop) {
+    for (const auto& s : steps_when_stopped_by(stop))
       if (s.source == "diagnosis" && s.axis == "layers" && s.direction < 0) return true;
     return false;
   };
@@ -125,13 +127,8 @@ TEST(Tuner, ABudgetBoundUnderfittingModelIsMadeCheaperPerEpoch) {
   EXPECT_FALSE(diagnosed_layers_down("epochs"));
 
   // A new axis is tried in its cheaper direction first when the budget is what stops training.
-  auto first_dim_coverage = [](const std::string& stop) {
-    TempDir dir;
-    Dataset data = testing::cycle_dataset(20, 10, 5);
-    FakeRunner runner;
-    runner.stop = stop;
-    auto r = run_tune(data, runner, TrialBudget{}, tune_options(dir, "tune", 8));
-    for (const auto& s : single_steps(r.trials))
+  auto first_dim_coverage = [&](const std::string& stop) {
+    for (const auto& s : steps_when_stopped_by(stop))
       if (s.source == "coverage" && s.axis == "dim") return s.direction;
     return 0;
   };
