@@ -27,6 +27,8 @@ struct Move {
   std::string axis;
   int direction;
   std::string source, why;
+  /// Proposed even where the same change hurt before (a diverging run always lowers lr).
+  bool overrides_lessons = false;
 };
 
 Proposal baseline(const ProposalContext& c) {
@@ -111,7 +113,7 @@ Proposal propose_by_rules(const ProposalContext& c, std::mt19937_64& rng) {
     moves.insert(moves.end(), coverage.begin(), coverage.end());
   std::string why_best = fmt::format("best trial #{}", best.id);
   if (last.reflection.diagnosis == "divergence")
-    moves.push_back({"lr", -1, "diagnosis", fmt::format("trial #{} diverged", last.id)});
+    moves.push_back({"lr", -1, "diagnosis", fmt::format("trial #{} diverged", last.id), true});
   if (best.reflection.diagnosis == "overfitting")
     for (auto [a, d] : {std::pair<const char*, int>{"dropout", 1}, {"weight_decay", 1}, {"dim", -1}})
       moves.push_back({a, d, "diagnosis", why_best + " overfits"});
@@ -119,14 +121,13 @@ Proposal propose_by_rules(const ProposalContext& c, std::mt19937_64& rng) {
     // Still improving when the time budget stopped it: a larger step, or a cheaper epoch (fewer
     // blocks, shorter histories) so that more epochs fit. Stopped by the epoch limit instead: a
     // larger step, less regularisation, more capacity.
-    const bool timed_out = best.outcome.stop == "budget";
-    const std::vector<std::pair<const char*, int>> cures =
-        timed_out ? std::vector<std::pair<const char*, int>>{{"lr", 1}, {"layers", -1}, {"max_len", -1}, {"dropout", -1}}
-                  : std::vector<std::pair<const char*, int>>{{"lr", 1}, {"dropout", -1}, {"dim", 1}};
+    using Cures = std::vector<std::pair<const char*, int>>;
+    const Cures cures = budget_bound ? Cures{{"lr", 1}, {"layers", -1}, {"max_len", -1}, {"dropout", -1}}
+                                     : Cures{{"lr", 1}, {"dropout", -1}, {"dim", 1}};
     for (auto [a, d] : cures)
       moves.push_back({a, d, "diagnosis",
-                       why_best + (timed_out ? " was still improving when its time budget ran out"
-                                             : " was still improving at the end of its budget")});
+                       why_best + (budget_bound ? " was still improving when its time budget ran out"
+                                                : " was still improving at the end of its budget")});
   }
   if (best.reflection.verdict == "helped" && best.reflection.changes.size() == 1) {
     const auto& ch = best.reflection.changes[0];
@@ -159,7 +160,7 @@ Proposal propose_by_rules(const ProposalContext& c, std::mt19937_64& rng) {
   // once nothing else is left; a diagnosis does not override that (repeating a change that already
   // failed from the same value is the commonest waste of a trial). Divergence always lowers lr.
   for (const auto& m : moves)
-    if (!hurts(m.axis, m.direction) || (m.source == "diagnosis" && m.why.find("diverged") != std::string::npos))
+    if (m.overrides_lessons || !hurts(m.axis, m.direction))
       if (auto p = single(m)) return *p;
   // Related pairs: capacity with regularisation, step size with batch size, depth with heads.
   const std::vector<std::tuple<const char*, int, const char*, int>> pairs = {
