@@ -16,8 +16,7 @@
 //   4. lessons of this dataset that helped, then heuristics from other datasets (each only where
 //      it was learnt: from the best configuration's current value of that axis);
 //   5. coverage: an axis never changed on this dataset (first, when neither of the last two
-//      trials tried a new axis; in its cheaper direction first when the time budget stopped the
-//      best trial while it still improved);
+//      trials tried a new axis);
 //   6. any remaining single step that is not known to hurt, then related pairs, then the rest;
 //   7. a random two-axis perturbation of the best (when every neighbour has been tried).
 // A configuration that was already tried is never proposed again, and a change that hurt from the
