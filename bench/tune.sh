@@ -56,14 +56,20 @@ run_line() {  # system seed report
       config: .best.config, test: .test, epochs_per_trial: ([.trials[].epochs] | add / length)}' "$3"
 }
 
-# Up to JOBS tuning runs at once; `drain` waits for all of them and fails if any failed.
+# Up to JOBS tuning runs at once: a new run starts as soon as any running one ends (a finished run
+# that is only resumed ends in seconds). `drain` waits for all of them and fails if any failed.
 running=()
 launch() {  # tune arguments
-  if [ "${#running[@]}" -ge "$JOBS" ]; then wait "${running[0]}"; running=("${running[@]:1}"); fi
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
   tune "$@" &
   running+=($!)
 }
-drain() { for pid in "${running[@]}"; do wait "$pid"; done; running=(); }
+drain() {
+  local rc=0
+  for pid in "${running[@]}"; do wait "$pid" || rc=1; done
+  running=()
+  return $rc
+}
 
 for ds in "${datasets[@]}"; do
   for method in $METHODS; do
