@@ -350,4 +350,59 @@ std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, s
   return answers;
 }
 
+// ---- a policy in the loop as a Recommender ----
+
+AgentRecommender::AgentRecommender(Toolbox tools, std::shared_ptr<const Policy> policy, AgentOptions options,
+                                   CostModel costs, std::string name)
+    : tools_(std::move(tools)), policy_(std::move(policy)), options_(options), costs_(costs), name_(std::move(name)) {
+  tools_.check();
+  if (!policy_) throw InputError(fmt::format("{}: no policy", name_));
+}
+
+std::vector<Ranking> AgentRecommender::recommend(const std::vector<Sequence>& histories,
+                                                 const RecommendOptions& options) const {
+  std::vector<RequestState> requests(histories.size());
+  for (size_t i = 0; i < histories.size(); ++i) {
+    requests[i].history = histories[i];
+    requests[i].exclude_history = options.exclude_history;
+  }
+  auto answers = run_agent(tools_, *policy_, requests, options.k, options_, costs_);
+  std::vector<Ranking> out;
+  out.reserve(answers.size());
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& a : answers) {
+    ++plans_[a.plan];
+    ++total_;
+    if (a.plan.find("think_and_rec") != std::string::npos) ++slow_;
+    if (answers.size() == 1)
+      for (const auto& [tool, ms] : a.tool_ms) costs_ms_[tool].push_back(ms);
+    out.push_back(std::move(a.items));
+  }
+  return out;
+}
+
+std::map<std::string, double> AgentRecommender::plan_shares() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::map<std::string, double> out;
+  for (const auto& [plan, n] : plans_) out[plan] = total_ > 0 ? static_cast<double>(n) / total_ : 0.0;
+  return out;
+}
+
+double AgentRecommender::slow_rate() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return total_ > 0 ? static_cast<double>(slow_) / total_ : 0.0;
+}
+
+std::map<std::string, std::vector<double>> AgentRecommender::single_request_costs() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return costs_ms_;
+}
+
+void AgentRecommender::reset_counts() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  plans_.clear();
+  slow_ = total_ = 0;
+  costs_ms_.clear();
+}
+
 }  // namespace twistar

@@ -13,12 +13,15 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "agent/tool.h"
+#include "data/recommender.h"
 
 namespace twistar {
 
@@ -149,5 +152,33 @@ struct AgentAnswer {
 /// length.
 std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, std::vector<RequestState>& requests,
                                    int k, const AgentOptions& options, const CostModel& costs);
+
+/// A policy in the agent loop as a Recommender for `twistar eval`; counts the plans it ran.
+class AgentRecommender : public Recommender {
+ public:
+  AgentRecommender(Toolbox tools, std::shared_ptr<const Policy> policy, AgentOptions options, CostModel costs,
+                   std::string name);
+  std::string name() const override { return name_; }
+  std::vector<Ranking> recommend(const std::vector<Sequence>& histories, const RecommendOptions& options) const override;
+  size_t preferred_batch_size() const override { return 256; }
+  /// Share of episodes per plan ("fast_rec+rank_candidates", ...), and of episodes calling think_and_rec.
+  std::map<std::string, double> plan_shares() const;
+  double slow_rate() const;
+  /// Each tool's (and the planner's) time on single-request calls.
+  std::map<std::string, std::vector<double>> single_request_costs() const;
+  void set_beta(double beta) { options_.beta = beta; }
+  void reset_counts();
+
+ private:
+  Toolbox tools_;
+  std::shared_ptr<const Policy> policy_;
+  AgentOptions options_;
+  CostModel costs_;
+  std::string name_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, int64_t> plans_;
+  mutable int64_t slow_ = 0, total_ = 0;
+  mutable std::map<std::string, std::vector<double>> costs_ms_;
+};
 
 }  // namespace twistar

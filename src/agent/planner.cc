@@ -7,69 +7,19 @@
 
 #include "agent/fast_rec.h"
 #include "agent/rank_candidates.h"
+#include "agent/routers.h"
 #include "agent/think_and_rec.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/manifest.h"
-#include "core/progress.h"
-#include "data/ranks.h"
 #include "sid/sid_map.h"
 
 namespace twistar {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr const char* kPlanNames[kNumPlans] = {"fast_only", "fast_rank", "slow"};
-
-nlohmann::json stats_json(const ObservationStats& s) { return {s.top, s.margin, s.entropy}; }
-
-/// The plan (of the canonical ones) an episode's valid calls make, kNumPlans for any other.
-int plan_of(const EpisodeState& s) {
-  std::vector<int> valid;
-  EpisodeState replay;
-  for (int a : s.actions) {
-    if (invalid_reason(replay, a).empty() && a != kFinish) valid.push_back(a);
-    step_episode(replay, a, {}, 0.0, 1000);
-  }
-  if (valid == std::vector<int>{kFastK}) return kPlanFastOnly;
-  if (valid == std::vector<int>{kFastWide, kRank}) return kPlanFastRank;
-  if (valid == std::vector<int>{kThink}) return kPlanSlow;
-  return kNumPlans;
-}
-
-bool calls_think(const EpisodeState& s) {
-  return std::find(s.actions.begin(), s.actions.end(), kThink) != s.actions.end();
-}
-
-/// NDCG@10 and cost of a finished replayed episode; an episode with no list falls back to fast_rec(k).
-std::pair<double, double> episode_outcome(const UserEpisode& u, const EpisodeState& s, const CostModel& costs) {
-  if (s.list == kNoList) return {u.ndcg[kListFast], s.cost_ms + costs.of(kFastK)};
-  return {u.ndcg[s.list], s.cost_ms};
-}
-
-double episode_reward(const UserEpisode& u, const EpisodeState& s, double beta, const PlannerOptions& o,
-                      const CostModel& costs) {
-  auto [ndcg, cost] = episode_outcome(u, s, costs);
-  const double fallback = s.list == kNoList ? 1.0 : 0.0;
-  return ndcg - beta * cost / 1000.0 - o.invalid_penalty * (s.invalid + fallback);
-}
-
-/// Applies an action to a replayed episode: its recorded outcome and the cost model's cost.
-void replay_step(const UserEpisode& u, EpisodeState& s, int action, const CostModel& costs, int max_calls) {
-  const bool valid = invalid_reason(s, action).empty();
-  ObservationStats stats;
-  const double cost = call_cost(s, action, costs);
-  if (valid && action != kFinish) {
-    if (action == kFastK) stats = u.stats[kListFast];
-    if (action == kFastWide) stats = u.stats[kListWide];
-    if (action == kRank) stats = u.stats[s.candidates == kListFast ? kListRankFast : kListRankWide];
-    if (action == kThink) stats = u.stats[kListThink];
-  }
-  step_episode(s, action, stats, cost, max_calls);
-}
 
 /// One decision's inputs for a batch of replayed episodes.
 struct DecisionBatch {
@@ -119,155 +69,7 @@ double mean_holdout_reward(PlannerPolicy& policy, const EpisodeTable& table, con
   return total / static_cast<double>(o.betas.size());
 }
 
-/// Times each call one request at a time on one thread (after a warm-up), on `n` spaced examples.
-CostModel measure_costs(const Toolbox& tools, const std::vector<Example>& examples, int k, size_t n) {
-  CostModel costs;
-  if (examples.empty() || n == 0) return costs;
-  n = std::min(n, examples.size());
-  const int threads = torch::get_num_threads();
-  set_compute_threads(1);
-  std::array<double, kNumActions> total{};
-  for (size_t r = 0; r <= n; ++r) {  // r == 0 is the warm-up
-    const Example& ex = examples[(r == 0 ? 0 : r - 1) * examples.size() / n];
-    auto run = [&](const Tool& tool, RequestState& state, ToolArgs args) {
-      auto t0 = std::chrono::steady_clock::now();
-      tool.run_one(state, args);
-      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    };
-    RequestState a, b, c;
-    a.history = b.history = c.history = ex.history;
-    std::array<double, kNumActions> t{};
-    t[kFastK] = run(*tools.fast, a, {k, 0});
-    t[kFastWide] = run(*tools.fast, b, {tools.wide, 0});
-    t[kRank] = run(*tools.rank, b, {k, tools.wide});
-    t[kThink] = run(*tools.think, c, {k, 0});
-    if (r > 0)
-      for (int x = 0; x < kNumActions; ++x) total[x] += t[x];
-  }
-  set_compute_threads(threads);
-  for (int x = 0; x < kNumActions; ++x) costs.ms[x] = total[x] / static_cast<double>(n);
-  return costs;
-}
-
-/// Per-request plan for the fixed-plan routers: the next call of `plan` given the calls made.
-int next_call_of_plan(int plan, const EpisodeState& s) {
-  auto steps = plan_actions(plan);
-  return s.calls < static_cast<int>(steps.size()) ? steps[s.calls] : kFinish;
-}
-
 }  // namespace
-
-// ---- episode table ----
-
-nlohmann::json EpisodeTable::to_json() const {
-  nlohmann::json users_json = nlohmann::json::array();
-  for (const auto& u : users) {
-    nlohmann::json stats = nlohmann::json::array();
-    for (const auto& s : u.stats) stats.push_back(stats_json(s));
-    users_json.push_back({{"h", u.history},
-                          {"f", {u.request.log_length, u.request.diversity, u.request.mean_log_pop, u.request.last_log_pop}},
-                          {"ndcg", u.ndcg},
-                          {"stats", stats}});
-  }
-  return {{"format", "twistar.episodes"}, {"version", 1}, {"costs", costs.to_json()}, {"users", users_json}};
-}
-
-EpisodeTable EpisodeTable::from_json(const nlohmann::json& j, const std::string& where) {
-  EpisodeTable t;
-  try {
-    if (j.at("format") != "twistar.episodes" || j.at("version") != 1)
-      throw_input_error("{}: not a twistar episode table of version 1", where);
-    t.costs = CostModel::from_json(j.at("costs"), where);
-    for (const auto& uj : j.at("users")) {
-      UserEpisode u;
-      u.history = uj.at("h").get<Sequence>();
-      auto f = uj.at("f").get<std::vector<float>>();
-      if (f.size() != 4) throw_input_error("{}: user {}: 'f' needs 4 values", where, t.users.size());
-      u.request = {f[0], f[1], f[2], f[3]};
-      u.ndcg = uj.at("ndcg").get<std::array<float, kNumListSources>>();
-      const auto& stats = uj.at("stats");
-      if (stats.size() != kNumListSources) throw_input_error("{}: user {}: bad 'stats'", where, t.users.size());
-      for (int s = 0; s < kNumListSources; ++s) {
-        auto v = stats.at(s).get<std::vector<float>>();
-        if (v.size() != 3) throw_input_error("{}: user {}: bad 'stats'", where, t.users.size());
-        u.stats[s] = {v[0], v[1], v[2]};
-      }
-      t.users.push_back(std::move(u));
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw_input_error("{}: bad episode table: {}", where, e.what());
-  }
-  return t;
-}
-
-EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example>& examples, int k,
-                                 size_t cost_requests, const std::function<RequestFeatures(const Sequence&)>& features,
-                                 bool progress) {
-  tools.check();
-  EpisodeTable table;
-  table.users.resize(examples.size());
-  const size_t chunk = 256;
-  Progress bar("planner episodes", examples.size(), progress);
-  for (size_t start = 0; start < examples.size(); start += chunk) {
-    const size_t end = std::min(examples.size(), start + chunk);
-    auto states = [&] {
-      std::vector<RequestState> s(end - start);
-      for (size_t i = start; i < end; ++i) s[i - start].history = examples[i].history;
-      return s;
-    };
-    auto fast = states(), wide = states(), think = states();
-    auto f = tools.fast->run(fast, {k, 0});
-    auto w = tools.fast->run(wide, {tools.wide, 0});
-    auto rf = tools.rank->run(fast, {k, tools.wide});
-    auto rw = tools.rank->run(wide, {k, tools.wide});
-    auto th = tools.think->run(think, {k, 0});
-    for (size_t i = start; i < end; ++i) {
-      const size_t j = i - start;
-      UserEpisode& u = table.users[i];
-      u.history = examples[i].history;
-      u.request = features(u.history);
-      const std::array<const Observation*, kNumListSources> obs = {&f[j], &w[j], &rf[j], &rw[j], &th[j]};
-      for (int s = 0; s < kNumListSources; ++s) {
-        if (!obs[s]->error.empty()) throw Error(fmt::format("planner episodes: {}", obs[s]->error));
-        u.ndcg[s] = static_cast<float>(ndcg_at(rank_of(obs[s]->items, examples[i].target), 10));
-        u.stats[s] = observation_stats(obs[s]->items);
-      }
-    }
-    bar.tick(end - start);
-  }
-  table.costs = measure_costs(tools, examples, k, cost_requests);
-  return table;
-}
-
-const char* plan_name(int plan) { return plan >= 0 && plan < kNumPlans ? kPlanNames[plan] : "other"; }
-
-std::vector<int> plan_actions(int plan) {
-  switch (plan) {
-    case kPlanFastOnly: return {kFastK, kFinish};
-    case kPlanFastRank: return {kFastWide, kRank, kFinish};
-    case kPlanSlow: return {kThink};
-    default: throw Error(fmt::format("no plan {}", plan));
-  }
-}
-
-int plan_list(int plan) {
-  return plan == kPlanFastOnly ? kListFast : plan == kPlanFastRank ? kListRankWide : kListThink;
-}
-
-static double plan_cost(int plan, const CostModel& costs) {
-  double c = 0;
-  for (int a : plan_actions(plan)) c += a == kFinish ? costs.decision_ms : costs.of(a);
-  return c;
-}
-
-int best_plan(const UserEpisode& user, const CostModel& costs) {
-  int best = kPlanFastOnly;
-  for (int p = 1; p < kNumPlans; ++p) {
-    const float a = user.ndcg[plan_list(p)], b = user.ndcg[plan_list(best)];
-    if (a > b + 1e-6f || (std::abs(a - b) <= 1e-6f && plan_cost(p, costs) < plan_cost(best, costs))) best = p;
-  }
-  return best;
-}
 
 // ---- options ----
 
@@ -392,7 +194,7 @@ SimSummary simulate_policy(PlannerPolicy& policy, const EpisodeTable& table, con
     auto [ndcg, cost] = episode_outcome(u, states[i], table.costs);
     s.ndcg10 += ndcg;
     s.cost_ms += cost;
-    s.reward += episode_reward(u, states[i], beta, options, table.costs);
+    s.reward += episode_reward(u, states[i], beta, options.invalid_penalty, table.costs);
     s.invalid += states[i].invalid;
     s.plan_shares[plan_of(states[i])] += 1;
     s.slow_rate += calls_think(states[i]);
@@ -407,76 +209,7 @@ SimSummary simulate_policy(PlannerPolicy& policy, const EpisodeTable& table, con
   return s;
 }
 
-// ---- routers ----
-
-std::vector<int> ThresholdRouter::decide(const std::vector<const Sequence*>&, const std::vector<EpisodeState>& states,
-                                         double, double) const {
-  std::vector<int> out;
-  for (const auto& s : states) {
-    if (s.candidates == kNoList) out.push_back(kFastWide);
-    else if (!s.ranked) out.push_back(s.fast.top >= threshold_ ? kRank : kThink);
-    else out.push_back(kFinish);
-  }
-  return out;
-}
-
-double tune_threshold(const EpisodeTable& table, const std::vector<size_t>& users, double beta,
-                      const PlannerOptions& options) {
-  std::vector<float> tops;
-  for (size_t i : users) tops.push_back(table.users[i].stats[kListWide].top);
-  if (tops.empty()) return 0.0;
-  std::sort(tops.begin(), tops.end());
-  double best_t = -1e30, best_r = -1e30;
-  for (int q = 0; q <= 40; ++q) {
-    // q = 0: never think (every top score passes); q = 40: always think.
-    const double t = q == 0 ? -1e30 : q == 40 ? 1e30 : tops[(tops.size() - 1) * static_cast<size_t>(q) / 40];
-    ThresholdRouter router(t);
-    double reward = 0;
-    for (size_t i : users) {
-      const auto& u = table.users[i];
-      EpisodeState s;
-      while (!s.done) replay_step(u, s, router.decide({}, {s}, beta, 0)[0], table.costs, options.max_calls);
-      reward += episode_reward(u, s, beta, options, table.costs);
-    }
-    if (reward > best_r + 1e-12) {
-      best_r = reward;
-      best_t = t;
-    }
-  }
-  return best_t;
-}
-
-RandomRouter::RandomRouter(std::array<double, kNumPlans> shares, uint64_t seed) : shares_(shares), seed_(seed) {
-  double total = 0;
-  for (double s : shares_) {
-    if (!(s >= 0)) throw InputError("router_random: plan shares must be >= 0");
-    total += s;
-  }
-  if (!(total > 0)) throw InputError("router_random: plan shares sum to zero");
-  for (double& s : shares_) s /= total;
-}
-
-std::vector<int> RandomRouter::decide(const std::vector<const Sequence*>& histories,
-                                      const std::vector<EpisodeState>& states, double, double) const {
-  std::vector<int> out;
-  for (size_t i = 0; i < states.size(); ++i) {
-    const auto& h = *histories[i];
-    const uint64_t x = fnv1a64(std::string_view(reinterpret_cast<const char*>(h.data()), h.size() * sizeof(ItemIndex)),
-                               seed_);
-    const double u = static_cast<double>(x % 1000003) / 1000003.0;
-    int plan = kNumPlans - 1;
-    double acc = 0;
-    for (int p = 0; p < kNumPlans; ++p) {
-      acc += shares_[p];
-      if (u < acc) {
-        plan = p;
-        break;
-      }
-    }
-    out.push_back(next_call_of_plan(plan, states[i]));
-  }
-  return out;
-}
+// ---- the learned policy ----
 
 LearnedPolicy::LearnedPolicy(PlannerPolicy model, CostModel costs, std::string name)
     : model_(std::move(model)), costs_(costs), name_(std::move(name)) {
@@ -499,61 +232,6 @@ std::vector<int> LearnedPolicy::decide(const std::vector<const Sequence*>& histo
   std::vector<int> out(states.size());
   for (size_t i = 0; i < states.size(); ++i) out[i] = static_cast<int>(acc[static_cast<int64_t>(i)]);
   return out;
-}
-
-// ---- the agent as a Recommender ----
-
-AgentRecommender::AgentRecommender(Toolbox tools, std::shared_ptr<const Policy> policy, AgentOptions options,
-                                   CostModel costs, std::string name)
-    : tools_(std::move(tools)), policy_(std::move(policy)), options_(options), costs_(costs), name_(std::move(name)) {
-  tools_.check();
-  if (!policy_) throw InputError(fmt::format("{}: no policy", name_));
-}
-
-std::vector<Ranking> AgentRecommender::recommend(const std::vector<Sequence>& histories,
-                                                 const RecommendOptions& options) const {
-  std::vector<RequestState> requests(histories.size());
-  for (size_t i = 0; i < histories.size(); ++i) {
-    requests[i].history = histories[i];
-    requests[i].exclude_history = options.exclude_history;
-  }
-  auto answers = run_agent(tools_, *policy_, requests, options.k, options_, costs_);
-  std::vector<Ranking> out;
-  out.reserve(answers.size());
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (auto& a : answers) {
-    ++plans_[a.plan];
-    ++total_;
-    if (a.plan.find("think_and_rec") != std::string::npos) ++slow_;
-    if (answers.size() == 1)
-      for (const auto& [tool, ms] : a.tool_ms) costs_ms_[tool].push_back(ms);
-    out.push_back(std::move(a.items));
-  }
-  return out;
-}
-
-std::map<std::string, double> AgentRecommender::plan_shares() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  std::map<std::string, double> out;
-  for (const auto& [plan, n] : plans_) out[plan] = total_ > 0 ? static_cast<double>(n) / total_ : 0.0;
-  return out;
-}
-
-double AgentRecommender::slow_rate() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return total_ > 0 ? static_cast<double>(slow_) / total_ : 0.0;
-}
-
-std::map<std::string, std::vector<double>> AgentRecommender::single_request_costs() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return costs_ms_;
-}
-
-void AgentRecommender::reset_counts() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  plans_.clear();
-  slow_ = total_ = 0;
-  costs_ms_.clear();
 }
 
 // ---- training ----
@@ -718,7 +396,7 @@ LoopResult train_grpo(PlannerPolicy& policy, PlannerPolicy& reference, const Epi
       // Scaling by each group's own spread (plain GRPO) would blow a group whose trajectories differ
       // only by a fraction of a millisecond up to the same weight as one where a plan found the
       // target; on recommendation data, where most users' plans all miss, that drowns the signal.
-      for (auto& tr : trajs) tr.reward = episode_reward(table.users[tr.user], tr.state, tr.beta, o, table.costs);
+      for (auto& tr : trajs) tr.reward = episode_reward(table.users[tr.user], tr.state, tr.beta, o.invalid_penalty, table.costs);
       std::vector<double> advantage(trajs.size(), 0.0);
       double sq = 0;
       for (size_t g0 = 0; g0 < trajs.size(); g0 += static_cast<size_t>(o.group)) {
@@ -896,7 +574,7 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
   }
   result.sweep = sweep;
   result.beta = options.beta >= 0 ? options.beta : select_beta(sweep["grpo"], table.costs, options.latency_share);
-  result.threshold = tune_threshold(table, train, result.beta, options);
+  result.threshold = tune_threshold(table, train, result.beta, options.max_calls, options.invalid_penalty);
   auto at_beta = simulate_policy(policy, table, held, result.beta, 0.0, options);
   nlohmann::json shares = nlohmann::json::array();
   for (int p = 0; p < kNumPlans; ++p) shares.push_back(at_beta.plan_shares[p]);

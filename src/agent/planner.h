@@ -2,11 +2,8 @@
 // runs the agent loop (agent/agent_loop.h) over the three tools. It is trained on validation episodes,
 // on which no tool was trained:
 //
-// 1. Episodes. Every validation user runs each tool outcome once (fast_rec(k), fast_rec(wide),
-//    rank_candidates after each, think_and_rec(k)); the table keeps each list's NDCG@10 and the
-//    observation statistics. Each call is also timed one request at a time on one thread, which gives
-//    the deterministic cost model training uses. Replaying the table is the training environment: the
-//    tools are deterministic, so a replayed episode is the live episode.
+// 1. Episodes (agent/episodes.h): every validation user's recorded tool outcomes and a timed cost
+//    model; replaying the table is the training environment.
 // 2. Supervised warm-up. Each user is labelled with the cheapest canonical plan (fast_only,
 //    fast_rank, slow) that reaches the best NDCG@10 of the three; a share `explore` of the users gets
 //    a random plan instead, so the warm-up policy keeps some mass on every plan for RL to explore.
@@ -18,8 +15,9 @@
 // A held-out part of the validation users selects checkpoints (mean reward over the β grid) and the
 // served β (the most accurate β whose mean cost stays within `latency_share` of think_and_rec's).
 //
-// Beside the planner: the baselines it must beat (a confidence-threshold router tuned on validation,
-// a random router at a given plan mix) run in the same loop as policies.
+// The baselines it must beat (a confidence-threshold router tuned on validation, a random router at a
+// given plan mix) are in agent/routers.h; AgentRecommender (agent/agent_loop.h) runs any of them, or
+// the learned policy, as a Recommender.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -32,6 +30,7 @@
 #include <random>
 
 #include "agent/agent_loop.h"
+#include "agent/episodes.h"
 #include "core/context.h"
 #include "data/dataset.h"
 #include "data/recommender.h"
@@ -41,41 +40,6 @@
 #include "sid/sid_map.h"
 
 namespace twistar {
-
-/// One validation user's recorded outcomes.
-struct UserEpisode {
-  Sequence history;
-  RequestFeatures request;
-  /// NDCG@10 of the list from each source (ListSource order).
-  std::array<float, kNumListSources> ndcg{};
-  /// The observation statistics of the call that produced each list.
-  std::array<ObservationStats, kNumListSources> stats{};
-};
-
-struct EpisodeTable {
-  std::vector<UserEpisode> users;
-  CostModel costs;
-  nlohmann::json to_json() const;
-  static EpisodeTable from_json(const nlohmann::json& j, const std::string& where);
-};
-
-/// Runs every tool outcome on the examples (batched) and times `cost_requests` of them one request
-/// at a time. `features` gives each history's request features.
-EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example>& examples, int k,
-                                 size_t cost_requests, const std::function<RequestFeatures(const Sequence&)>& features,
-                                 bool progress);
-
-/// The canonical plans: fast_only = fast_rec(k); fast_rank = fast_rec(wide) + rank_candidates(wide, k);
-/// slow = think_and_rec(k).
-enum Plan : int { kPlanFastOnly = 0, kPlanFastRank, kPlanSlow, kNumPlans };
-const char* plan_name(int plan);
-/// The plan's calls, finish included.
-std::vector<int> plan_actions(int plan);
-/// The list a plan ends with.
-int plan_list(int plan);
-
-/// The cheapest plan with the best NDCG@10 for one user.
-int best_plan(const UserEpisode& user, const CostModel& costs);
 
 struct PlannerOptions {
   PlannerPolicyOptions policy;
@@ -153,39 +117,6 @@ std::vector<EpisodeState> replay_policy(PlannerPolicy& policy, const EpisodeTabl
 SimSummary simulate_policy(PlannerPolicy& policy, const EpisodeTable& table, const std::vector<size_t>& users,
                            double beta, double budget_ms, const PlannerOptions& options);
 
-/// The confidence-threshold router: fast_rec(wide), then rank_candidates when fast_rec's top score is
-/// at least the threshold and think_and_rec otherwise.
-class ThresholdRouter : public Policy {
- public:
-  explicit ThresholdRouter(double threshold) : threshold_(threshold) {}
-  std::string name() const override { return "router_threshold"; }
-  std::vector<int> decide(const std::vector<const Sequence*>& histories, const std::vector<EpisodeState>& states,
-                          double beta, double budget_ms) const override;
-  double threshold() const { return threshold_; }
-
- private:
-  double threshold_;
-};
-
-/// Tunes the threshold on the table's users at β: the best mean reward over thresholds at the
-/// quantiles of fast_rec(wide)'s top score (so slow rates from 0 to 100%).
-double tune_threshold(const EpisodeTable& table, const std::vector<size_t>& users, double beta,
-                      const PlannerOptions& options);
-
-/// A fixed plan per request, drawn at random with the given shares (seeded by the history, so a
-/// request always gets the same plan).
-class RandomRouter : public Policy {
- public:
-  RandomRouter(std::array<double, kNumPlans> shares, uint64_t seed);
-  std::string name() const override { return "router_random"; }
-  std::vector<int> decide(const std::vector<const Sequence*>& histories, const std::vector<EpisodeState>& states,
-                          double beta, double budget_ms) const override;
-
- private:
-  std::array<double, kNumPlans> shares_;
-  uint64_t seed_;
-};
-
 /// The learned planner as a policy (greedy over the affordable calls).
 class LearnedPolicy : public Policy {
  public:
@@ -198,34 +129,6 @@ class LearnedPolicy : public Policy {
   mutable PlannerPolicy model_;
   CostModel costs_;
   std::string name_;
-};
-
-/// A policy in the agent loop as a Recommender for `twistar eval`; counts the plans it ran.
-class AgentRecommender : public Recommender {
- public:
-  AgentRecommender(Toolbox tools, std::shared_ptr<const Policy> policy, AgentOptions options, CostModel costs,
-                   std::string name);
-  std::string name() const override { return name_; }
-  std::vector<Ranking> recommend(const std::vector<Sequence>& histories, const RecommendOptions& options) const override;
-  size_t preferred_batch_size() const override { return 256; }
-  /// Share of episodes per plan ("fast_rec+rank_candidates", ...), and of episodes calling think_and_rec.
-  std::map<std::string, double> plan_shares() const;
-  double slow_rate() const;
-  /// Each tool's (and the planner's) time on single-request calls.
-  std::map<std::string, std::vector<double>> single_request_costs() const;
-  void set_beta(double beta) { options_.beta = beta; }
-  void reset_counts();
-
- private:
-  Toolbox tools_;
-  std::shared_ptr<const Policy> policy_;
-  AgentOptions options_;
-  CostModel costs_;
-  std::string name_;
-  mutable std::mutex mutex_;
-  mutable std::map<std::string, int64_t> plans_;
-  mutable int64_t slow_ = 0, total_ = 0;
-  mutable std::map<std::string, std::vector<double>> costs_ms_;
 };
 
 struct PlannerTrainResult {

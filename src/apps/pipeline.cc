@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "agent/rank_candidates.h"
+#include "agent/routers.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/log.h"

@@ -292,26 +292,6 @@ Rationales ReasonerImpl::write_rationale(DecoderState& state, double temperature
   return r;
 }
 
-void ReasonerImpl::feed_rationale(DecoderState& state, const std::vector<std::vector<int>>& tokens) {
-  const int64_t N = state.rows();
-  if (static_cast<int64_t>(tokens.size()) != N)
-    throw_error("reasoner: {} rationales for {} rows", tokens.size(), N);
-  size_t longest = 0;
-  for (const auto& t : tokens) longest = std::max(longest, t.size());
-  longest = std::min<size_t>(longest, options_.max_rationale);
-  auto device = state.context[0].device();
-  for (size_t j = 0; j < longest; ++j) {
-    auto ids = torch::full({N}, vocab_.pad, torch::kLong);
-    auto live = torch::zeros({N}, torch::kBool);
-    for (int64_t i = 0; i < N; ++i)
-      if (j < tokens[i].size()) {
-        ids[i] = static_cast<int64_t>(tokens[i][j]);
-        live[i] = true;
-      }
-    feed(ids.to(device), state, live.to(device));
-  }
-}
-
 DecoderState ReasonerImpl::finish_thought(DecoderState& state) {
   const int64_t N = state.rows();
   auto opts = torch::TensorOptions().dtype(torch::kLong).device(state.context[0].device());

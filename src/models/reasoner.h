@@ -100,8 +100,6 @@ class ReasonerImpl : public torch::nn::Module {
   /// Writes each row's rationale (reasoning vocabulary): greedy when temperature <= 0, else sampled
   /// (seeded by `seed`). Leaves the state just before </think>.
   Rationales write_rationale(DecoderState& state, double temperature, uint64_t seed);
-  /// Feeds fixed rationales (teacher forcing at inference).
-  void feed_rationale(DecoderState& state, const std::vector<std::vector<int>>& tokens);
   /// Feeds </think> and returns the SID search's start state (the code decoder's prefix h_t + W o).
   DecoderState finish_thought(DecoderState& state);
 

@@ -12,6 +12,7 @@
 #include "agent/agent_loop.h"
 #include "agent/fast_rec.h"
 #include "agent/planner.h"
+#include "agent/routers.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/manifest.h"
@@ -356,7 +357,7 @@ TEST(Planner, LearnsWhichRequestsDeserveThinkingAndTradesItForLatency) {
 
   // Routers in the same loop: the threshold router tuned at β = 0 thinks where fast_rec is unsure;
   // the random router follows its mix.
-  const double t = tune_threshold(table, all, 0.0, o);
+  const double t = tune_threshold(table, all, 0.0, o.max_calls, o.invalid_penalty);
   ThresholdRouter router(t);
   std::vector<RequestState> two(2);
   two[0].history = {0};

@@ -1,0 +1,208 @@
+#include "agent/episodes.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "core/context.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "data/ranks.h"
+
+namespace twistar {
+
+namespace {
+
+constexpr const char* kPlanNames[kNumPlans] = {"fast_only", "fast_rank", "slow"};
+
+nlohmann::json stats_json(const ObservationStats& s) { return {s.top, s.margin, s.entropy}; }
+
+/// Times each call one request at a time on one thread (after a warm-up), on `n` spaced examples.
+CostModel measure_costs(const Toolbox& tools, const std::vector<Example>& examples, int k, size_t n) {
+  CostModel costs;
+  if (examples.empty() || n == 0) return costs;
+  n = std::min(n, examples.size());
+  const int threads = torch::get_num_threads();
+  set_compute_threads(1);
+  std::array<double, kNumActions> total{};
+  for (size_t r = 0; r <= n; ++r) {  // r == 0 is the warm-up
+    const Example& ex = examples[(r == 0 ? 0 : r - 1) * examples.size() / n];
+    auto run = [&](const Tool& tool, RequestState& state, ToolArgs args) {
+      auto t0 = std::chrono::steady_clock::now();
+      tool.run_one(state, args);
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    };
+    RequestState a, b, c;
+    a.history = b.history = c.history = ex.history;
+    std::array<double, kNumActions> t{};
+    t[kFastK] = run(*tools.fast, a, {k, 0});
+    t[kFastWide] = run(*tools.fast, b, {tools.wide, 0});
+    t[kRank] = run(*tools.rank, b, {k, tools.wide});
+    t[kThink] = run(*tools.think, c, {k, 0});
+    if (r > 0)
+      for (int x = 0; x < kNumActions; ++x) total[x] += t[x];
+  }
+  set_compute_threads(threads);
+  for (int x = 0; x < kNumActions; ++x) costs.ms[x] = total[x] / static_cast<double>(n);
+  return costs;
+}
+
+}  // namespace
+
+int plan_of(const EpisodeState& s) {
+  std::vector<int> valid;
+  EpisodeState replay;
+  for (int a : s.actions) {
+    if (invalid_reason(replay, a).empty() && a != kFinish) valid.push_back(a);
+    step_episode(replay, a, {}, 0.0, 1000);
+  }
+  if (valid == std::vector<int>{kFastK}) return kPlanFastOnly;
+  if (valid == std::vector<int>{kFastWide, kRank}) return kPlanFastRank;
+  if (valid == std::vector<int>{kThink}) return kPlanSlow;
+  return kNumPlans;
+}
+
+bool calls_think(const EpisodeState& s) {
+  return std::find(s.actions.begin(), s.actions.end(), kThink) != s.actions.end();
+}
+
+/// NDCG@10 and cost of a finished replayed episode; an episode with no list falls back to fast_rec(k).
+std::pair<double, double> episode_outcome(const UserEpisode& u, const EpisodeState& s, const CostModel& costs) {
+  if (s.list == kNoList) return {u.ndcg[kListFast], s.cost_ms + costs.of(kFastK)};
+  return {u.ndcg[s.list], s.cost_ms};
+}
+
+double episode_reward(const UserEpisode& u, const EpisodeState& s, double beta, double invalid_penalty,
+                      const CostModel& costs) {
+  auto [ndcg, cost] = episode_outcome(u, s, costs);
+  const double fallback = s.list == kNoList ? 1.0 : 0.0;
+  return ndcg - beta * cost / 1000.0 - invalid_penalty * (s.invalid + fallback);
+}
+
+/// Applies an action to a replayed episode: its recorded outcome and the cost model's cost.
+void replay_step(const UserEpisode& u, EpisodeState& s, int action, const CostModel& costs, int max_calls) {
+  const bool valid = invalid_reason(s, action).empty();
+  ObservationStats stats;
+  const double cost = call_cost(s, action, costs);
+  if (valid && action != kFinish) {
+    if (action == kFastK) stats = u.stats[kListFast];
+    if (action == kFastWide) stats = u.stats[kListWide];
+    if (action == kRank) stats = u.stats[s.candidates == kListFast ? kListRankFast : kListRankWide];
+    if (action == kThink) stats = u.stats[kListThink];
+  }
+  step_episode(s, action, stats, cost, max_calls);
+}
+
+nlohmann::json EpisodeTable::to_json() const {
+  nlohmann::json users_json = nlohmann::json::array();
+  for (const auto& u : users) {
+    nlohmann::json stats = nlohmann::json::array();
+    for (const auto& s : u.stats) stats.push_back(stats_json(s));
+    users_json.push_back({{"h", u.history},
+                          {"f", {u.request.log_length, u.request.diversity, u.request.mean_log_pop, u.request.last_log_pop}},
+                          {"ndcg", u.ndcg},
+                          {"stats", stats}});
+  }
+  return {{"format", "twistar.episodes"}, {"version", 1}, {"costs", costs.to_json()}, {"users", users_json}};
+}
+
+EpisodeTable EpisodeTable::from_json(const nlohmann::json& j, const std::string& where) {
+  EpisodeTable t;
+  try {
+    if (j.at("format") != "twistar.episodes" || j.at("version") != 1)
+      throw_input_error("{}: not a twistar episode table of version 1", where);
+    t.costs = CostModel::from_json(j.at("costs"), where);
+    for (const auto& uj : j.at("users")) {
+      UserEpisode u;
+      u.history = uj.at("h").get<Sequence>();
+      auto f = uj.at("f").get<std::vector<float>>();
+      if (f.size() != 4) throw_input_error("{}: user {}: 'f' needs 4 values", where, t.users.size());
+      u.request = {f[0], f[1], f[2], f[3]};
+      u.ndcg = uj.at("ndcg").get<std::array<float, kNumListSources>>();
+      const auto& stats = uj.at("stats");
+      if (stats.size() != kNumListSources) throw_input_error("{}: user {}: bad 'stats'", where, t.users.size());
+      for (int s = 0; s < kNumListSources; ++s) {
+        auto v = stats.at(s).get<std::vector<float>>();
+        if (v.size() != 3) throw_input_error("{}: user {}: bad 'stats'", where, t.users.size());
+        u.stats[s] = {v[0], v[1], v[2]};
+      }
+      t.users.push_back(std::move(u));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw_input_error("{}: bad episode table: {}", where, e.what());
+  }
+  return t;
+}
+
+EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example>& examples, int k,
+                                 size_t cost_requests, const std::function<RequestFeatures(const Sequence&)>& features,
+                                 bool progress) {
+  tools.check();
+  EpisodeTable table;
+  table.users.resize(examples.size());
+  const size_t chunk = 256;
+  Progress bar("planner episodes", examples.size(), progress);
+  for (size_t start = 0; start < examples.size(); start += chunk) {
+    const size_t end = std::min(examples.size(), start + chunk);
+    auto states = [&] {
+      std::vector<RequestState> s(end - start);
+      for (size_t i = start; i < end; ++i) s[i - start].history = examples[i].history;
+      return s;
+    };
+    auto fast = states(), wide = states(), think = states();
+    auto f = tools.fast->run(fast, {k, 0});
+    auto w = tools.fast->run(wide, {tools.wide, 0});
+    auto rf = tools.rank->run(fast, {k, tools.wide});
+    auto rw = tools.rank->run(wide, {k, tools.wide});
+    auto th = tools.think->run(think, {k, 0});
+    for (size_t i = start; i < end; ++i) {
+      const size_t j = i - start;
+      UserEpisode& u = table.users[i];
+      u.history = examples[i].history;
+      u.request = features(u.history);
+      const std::array<const Observation*, kNumListSources> obs = {&f[j], &w[j], &rf[j], &rw[j], &th[j]};
+      for (int s = 0; s < kNumListSources; ++s) {
+        if (!obs[s]->error.empty()) throw Error(fmt::format("planner episodes: {}", obs[s]->error));
+        u.ndcg[s] = static_cast<float>(ndcg_at(rank_of(obs[s]->items, examples[i].target), 10));
+        u.stats[s] = observation_stats(obs[s]->items);
+      }
+    }
+    bar.tick(end - start);
+  }
+  table.costs = measure_costs(tools, examples, k, cost_requests);
+  return table;
+}
+
+const char* plan_name(int plan) { return plan >= 0 && plan < kNumPlans ? kPlanNames[plan] : "other"; }
+
+std::vector<int> plan_actions(int plan) {
+  switch (plan) {
+    case kPlanFastOnly: return {kFastK, kFinish};
+    case kPlanFastRank: return {kFastWide, kRank, kFinish};
+    case kPlanSlow: return {kThink};
+    default: throw Error(fmt::format("no plan {}", plan));
+  }
+}
+
+int plan_list(int plan) {
+  return plan == kPlanFastOnly ? kListFast : plan == kPlanFastRank ? kListRankWide : kListThink;
+}
+
+double plan_cost(int plan, const CostModel& costs) {
+  double c = 0;
+  for (int a : plan_actions(plan)) c += a == kFinish ? costs.decision_ms : costs.of(a);
+  return c;
+}
+
+int best_plan(const UserEpisode& user, const CostModel& costs) {
+  int best = kPlanFastOnly;
+  for (int p = 1; p < kNumPlans; ++p) {
+    const float a = user.ndcg[plan_list(p)], b = user.ndcg[plan_list(best)];
+    if (a > b + 1e-6f || (std::abs(a - b) <= 1e-6f && plan_cost(p, costs) < plan_cost(best, costs))) best = p;
+  }
+  return best;
+}
+
+}  // namespace twistar

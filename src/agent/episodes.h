@@ -1,0 +1,73 @@
+// Validation episodes: the planner's training environment. Every validation user runs each tool
+// outcome once (fast_rec(k), fast_rec(wide), rank_candidates after each, think_and_rec(k)); the table
+// keeps each list's NDCG@10 and the observation statistics. Each call is also timed one request at a
+// time on one thread, which gives the deterministic cost model training uses. Replaying the table is
+// the training environment: the tools are deterministic, so a replayed episode is the live episode.
+//
+// Beside the table: the canonical plans (fast_only, fast_rank, slow) and the replay of one call.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "agent/agent_loop.h"
+#include "data/split.h"
+
+namespace twistar {
+
+/// One validation user's recorded outcomes.
+struct UserEpisode {
+  Sequence history;
+  RequestFeatures request;
+  /// NDCG@10 of the list from each source (ListSource order).
+  std::array<float, kNumListSources> ndcg{};
+  /// The observation statistics of the call that produced each list.
+  std::array<ObservationStats, kNumListSources> stats{};
+};
+
+struct EpisodeTable {
+  std::vector<UserEpisode> users;
+  CostModel costs;
+  nlohmann::json to_json() const;
+  static EpisodeTable from_json(const nlohmann::json& j, const std::string& where);
+};
+
+/// Runs every tool outcome on the examples (batched) and times `cost_requests` of them one request
+/// at a time. `features` gives each history's request features.
+EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example>& examples, int k,
+                                 size_t cost_requests, const std::function<RequestFeatures(const Sequence&)>& features,
+                                 bool progress);
+
+/// The canonical plans: fast_only = fast_rec(k); fast_rank = fast_rec(wide) + rank_candidates(wide, k);
+/// slow = think_and_rec(k).
+enum Plan : int { kPlanFastOnly = 0, kPlanFastRank, kPlanSlow, kNumPlans };
+const char* plan_name(int plan);
+/// The plan's calls, finish included.
+std::vector<int> plan_actions(int plan);
+/// The list a plan ends with.
+int plan_list(int plan);
+
+/// The cheapest plan with the best NDCG@10 for one user.
+int best_plan(const UserEpisode& user, const CostModel& costs);
+
+/// The cost of a plan's calls under the cost model (finish charges a decision).
+double plan_cost(int plan, const CostModel& costs);
+/// The canonical plan an episode's valid calls make, kNumPlans for any other.
+int plan_of(const EpisodeState& s);
+/// True when the episode called think_and_rec.
+bool calls_think(const EpisodeState& s);
+
+/// NDCG@10 and cost of a finished replayed episode; an episode with no list falls back to fast_rec(k).
+std::pair<double, double> episode_outcome(const UserEpisode& u, const EpisodeState& s, const CostModel& costs);
+/// NDCG@10 − β·latency(s) − invalid_penalty·(invalid calls + a fallback to fast_rec).
+double episode_reward(const UserEpisode& u, const EpisodeState& s, double beta, double invalid_penalty,
+                      const CostModel& costs);
+/// Applies an action to a replayed episode: its recorded outcome and the cost model's cost.
+void replay_step(const UserEpisode& u, EpisodeState& s, int action, const CostModel& costs, int max_calls);
+
+}  // namespace twistar
