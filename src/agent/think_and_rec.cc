@@ -28,14 +28,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// The last two levels of a category path, " > "-joined ("" when the item has none).
-std::string category_tail(const ItemMeta& meta) {
-  const auto& c = meta.categories;
-  if (c.empty()) return "";
-  if (c.size() == 1) return c[0];
-  return c[c.size() - 2] + " > " + c.back();
-}
-
 std::string join_path(const std::vector<std::string>& parts) {
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : " > ") + p;
@@ -58,9 +50,7 @@ RationaleBuilder::RationaleBuilder(const Dataset& data, const ItemKnowledge& kno
 
 std::string RationaleBuilder::build(const Sequence& history, ItemIndex target) const {
   const ItemMeta& t = data_.items[target];
-  std::string cat = category_tail(t);
-  std::string out = "next: " + (cat.empty() ? std::string("unknown category") : cat) + ".";
-  if (!t.brand.empty()) out += " brand: " + t.brand + ".";
+  const std::string out = rationale_header(category_tail(t), t.brand);
   // The most recent history item with a knowledge link to the target (strongest tier on ties of
   // recency is irrelevant: one item per position).
   const int64_t n = static_cast<int64_t>(history.size());
@@ -76,9 +66,9 @@ std::string RationaleBuilder::build(const Sequence& history, ItemIndex target) c
                                ? "same need"
                            : l.shared_categories > 0 ? "complementary"
                                                      : "other line";
-    return out + " link: " + l.strength + ", " + std::to_string(back) + " back, " + relation + ".";
+    return out + rationale_link(l.strength, back, relation);
   }
-  return out + " link: none.";
+  return out + rationale_link("", 0, "");
 }
 
 std::string RationaleBuilder::describe(ItemIndex item) const {
@@ -124,13 +114,21 @@ void ThinkAndRecOptions::validate() const {
   if (samples > 1 && temperature <= 0)
     throw_input_error("think_and_rec temperature: must be > 0 when sampling, got {}", temperature);
   if (chunk < 1) throw_input_error("think_and_rec chunk: must be >= 1, got {}", chunk);
+  ground.validate();
 }
 
 ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, const SpTokenizer* tokenizer,
                                      const std::vector<Sequence>& histories, const ThinkAndRecOptions& o,
-                                     int64_t k, bool exclude_history, bool rationale) {
+                                     int64_t k, bool exclude_history, bool rationale, const RationaleAids& aids) {
   torch::NoGradGuard no_grad;
   const int64_t beam = std::max(o.beam, k);
+  const bool ground = rationale && o.ground.enabled();
+  if (ground && (!aids.grounding || !tokenizer))
+    throw_input_error("think_and_rec: grounding needs the grounding tables and the tokenizer");
+  if (rationale && o.grammar && !aids.grammar) throw_input_error("think_and_rec: the grammar option needs a grammar");
+  const TokenGrammar* grammar = rationale && o.grammar ? aids.grammar.get() : nullptr;
+  // Greedy and ungrounded: the beam's top k is the answer; otherwise the whole beam is re-scored.
+  const bool whole_beam = o.samples > 1 || ground;
   std::vector<size_t> order(histories.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
@@ -148,16 +146,21 @@ ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, co
     std::vector<std::unordered_map<ItemIndex, double>> merged(part.size());
     for (int sample = 0; sample < o.samples; ++sample) {
       auto state = model->start(part);
+      std::vector<std::string> texts(part.size());
       if (rationale) {
         const double temperature = o.samples == 1 ? 0.0 : o.temperature;
-        auto r = model->write_rationale(state, temperature, o.seed * 1000003ULL + s * 7919ULL + sample);
-        if (sample == 0 && tokenizer)
-          for (size_t i = 0; i < part.size(); ++i) out.rationales[order[s + i]] = tokenizer->decode(r.tokens[i]);
+        auto r = model->write_rationale(state, temperature, o.seed * 1000003ULL + s * 7919ULL + sample, grammar);
+        if (tokenizer && (sample == 0 || ground))
+          for (size_t i = 0; i < part.size(); ++i) texts[i] = tokenizer->decode(r.tokens[i]);
+        if (sample == 0)
+          for (size_t i = 0; i < part.size(); ++i) out.rationales[order[s + i]] = texts[i];
       }
       auto rankings = constrained_beam_search(*model->base(), model->finish_thought(state), trie,
-                                              {beam, o.samples == 1 ? k : beam}, exclude);
+                                              {beam, whole_beam ? beam : k}, exclude);
       for (size_t i = 0; i < part.size(); ++i) {
+        if (ground) aids.grounding->apply(texts[i], part[i], o.ground, rankings[i]);
         if (o.samples == 1) {
+          if (static_cast<int64_t>(rankings[i].size()) > k) rankings[i].resize(k);
           out.rankings[order[s + i]] = std::move(rankings[i]);
           continue;
         }
@@ -179,10 +182,18 @@ ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, co
 }
 
 ThinkAndRec::ThinkAndRec(Reasoner model, std::shared_ptr<const SidMap> sids,
-                         std::shared_ptr<const SpTokenizer> tokenizer, bool rationale, ThinkAndRecOptions options)
+                         std::shared_ptr<const SpTokenizer> tokenizer, bool rationale, ThinkAndRecOptions options,
+                         RationaleAids aids)
     : model_(std::move(model)), sids_(std::move(sids)), tokenizer_(std::move(tokenizer)), rationale_(rationale),
-      options_(options) {
+      options_(options), aids_(std::move(aids)) {
   options_.validate();
+  if (rationale_ && options_.ground.enabled() && !aids_.grounding)
+    throw_input_error("think_and_rec: grounding weights are set but no grounding tables were given");
+  if (rationale_ && options_.grammar && !aids_.grammar)
+    throw_input_error("think_and_rec: the grammar option is set but no grammar was given");
+  if (aids_.grounding && aids_.grounding->num_items() != sids_->num_items())
+    throw_input_error("think_and_rec: the grounding tables have {} items, the SID map {}",
+                      aids_.grounding->num_items(), sids_->num_items());
   if (sids_->num_items() != model_->base()->num_items())
     throw_input_error("think_and_rec: the SID map has {} items, the model {}", sids_->num_items(),
                       model_->base()->num_items());
@@ -201,7 +212,7 @@ std::vector<Observation> ThinkAndRec::run(std::vector<RequestState>& requests, c
     std::vector<Sequence> hist;
     for (size_t i : idx) hist.push_back(requests[i].history);
     auto found = think_and_rec_search(model_, sids_->trie(), tokenizer_.get(), hist, options_, args.k, exclude,
-                                      rationale_);
+                                      rationale_, aids_);
     for (size_t j = 0; j < idx.size(); ++j) {
       out[idx[j]].items = std::move(found.rankings[j]);
       out[idx[j]].rationale = std::move(found.rationales[j]);
@@ -574,7 +585,25 @@ std::shared_ptr<ThinkAndRec> load_think_and_rec(const fs::path& run_dir, const C
   torch::load(model, (dir / "model.pt").string());
   model->to(torch_device(ctx));
   model->eval();
-  return std::make_shared<ThinkAndRec>(model, sids, tokenizer, m->config.value("rationale", true), options);
+  const bool rationale = m->config.value("rationale", true);
+  if ((options.ground.enabled() || options.grammar) && !rationale) {
+    spdlog::warn("think_and_rec: {} writes no rationale; the grammar and grounding are off", dir.string());
+    options.ground = {};
+    options.grammar = false;
+  }
+  RationaleAids aids;
+  const auto num_items = static_cast<int32_t>(sids->num_items());
+  if (options.ground.enabled())
+    aids.grounding = std::make_shared<const RationaleGrounding>(RationaleGrounding::load(run_dir / "knowledge", num_items));
+  if (options.grammar) {
+    auto facts = ItemFacts::load(run_dir / "knowledge" / "item_facts.tsv", num_items);
+    aids.grammar = std::make_shared<const RationaleGrammar>(
+        facts, *tokenizer, o.context_items, vocab.rationale_ids.empty() ? vocab.text_ids : vocab.rationale_ids,
+                                                            vocab.think_end);
+    spdlog::info("think_and_rec: rationale grammar of {} headers and {} links", aids.grammar->headers(),
+                 aids.grammar->links());
+  }
+  return std::make_shared<ThinkAndRec>(model, sids, tokenizer, rationale, options, std::move(aids));
 }
 
 }  // namespace twistar

@@ -2,7 +2,9 @@
 // rationale `<think> ... </think>` (greedy, or n sampled rationales), then trie-constrained beam search
 // writes SIDs after `</think>`; samples are merged by their mean probability per item (a Monte-Carlo
 // estimate of P(item | history) marginalised over rationales). The top j come back with the
-// rationale text in the observation.
+// rationale text in the observation. Optionally (agent/grounding.h) the rationale is kept to its
+// trained format by a grammar (a catalogue category and brand, a valid link), and each rationale's
+// whole beam is re-scored by the claims it makes, so the thought decides between candidates.
 //
 // Training (train_reasoner), stage by stage, each resumable, each starting from the one before:
 //   align        item alignment: no history, an item's text ("item: <name>. category: ... brand:
@@ -29,6 +31,7 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include "agent/grounding.h"
 #include "agent/tool.h"
 #include "core/context.h"
 #include "data/dataset.h"
@@ -111,7 +114,19 @@ struct ThinkAndRecOptions {
   int64_t chunk = 64;
   /// Seeds the sampling (each request's samples depend on it and the request's order in its chunk).
   uint64_t seed = 42;
+  /// Keeps greedy and sampled rationales to the reasoning format (RationaleGrammar): a catalogue
+  /// category and brand, a well-formed link.
+  bool grammar = false;
+  /// Re-scores the whole beam with bonuses for what the rationale states (agent/grounding.h);
+  /// all zero: the beam's own order.
+  GroundingWeights ground;
   void validate() const;
+};
+
+/// What think_and_rec reads besides the model to act on its rationales (either may be null).
+struct RationaleAids {
+  std::shared_ptr<const RationaleGrammar> grammar;
+  std::shared_ptr<const RationaleGrounding> grounding;
 };
 
 /// Rankings (best first) and the first rationale of each history.
@@ -122,14 +137,19 @@ struct ThoughtRankings {
 
 /// The slow path's search for a batch of histories. `rationale` false feeds an empty rationale
 /// (models trained without rationales). `tokenizer` decodes the rationales (may be null: none).
+/// `aids.grammar` constrains the rationales when options.grammar is set; `aids.grounding` re-scores
+/// each rationale's beam when options.ground is set (each is required then).
 ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, const SpTokenizer* tokenizer,
                                      const std::vector<Sequence>& histories, const ThinkAndRecOptions& options,
-                                     int64_t k, bool exclude_history, bool rationale);
+                                     int64_t k, bool exclude_history, bool rationale,
+                                     const RationaleAids& aids = {});
 
 class ThinkAndRec : public Tool {
  public:
+  /// `aids` are required as options.grammar and options.ground ask (load_think_and_rec reads them
+  /// from the run).
   ThinkAndRec(Reasoner model, std::shared_ptr<const SidMap> sids, std::shared_ptr<const SpTokenizer> tokenizer,
-              bool rationale, ThinkAndRecOptions options = {});
+              bool rationale, ThinkAndRecOptions options = {}, RationaleAids aids = {});
   std::string name() const override { return "think_and_rec"; }
   std::vector<Observation> run(std::vector<RequestState>& requests, const ToolArgs& args) const override;
   size_t preferred_batch_size() const override { return 64; }
@@ -141,6 +161,7 @@ class ThinkAndRec : public Tool {
   std::shared_ptr<const SpTokenizer> tokenizer_;
   bool rationale_;
   ThinkAndRecOptions options_;
+  RationaleAids aids_;
 };
 
 struct ReasonerTrainResult {

@@ -140,6 +140,15 @@ void add_synth_options(CLI::App* sub, SynthOptions& s) {
   sub->add_option("--synth-seed", s.seed, "Seed of the synthetic generator");
 }
 
+/// think_and_rec's grounding bonuses (agent/grounding.h) under `prefix`-ground-{category,brand,link}.
+void add_grounding_options(CLI::App* sub, GroundingWeights& g, const std::string& prefix) {
+  sub->add_option(prefix + "-ground-category", g.category,
+                  "think_and_rec: bonus for candidates in the category the rationale names");
+  sub->add_option(prefix + "-ground-brand", g.brand, "think_and_rec: bonus for candidates of the brand the rationale names");
+  sub->add_option(prefix + "-ground-link", g.link,
+                  "think_and_rec: bonus for knowledge neighbours of the history item the rationale links to");
+}
+
 void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
   sub->add_option("--systems", e.systems, "Systems to evaluate (mostpop, swing, sasrec, fast_only, fast_rank, slow, router_random, "
                   "router_threshold, twistar_sft, twistar, oracle)")
@@ -150,7 +159,11 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
   sub->add_option("--slow-beam", e.slow.beam, "slow: SID beam width per rationale");
   sub->add_option("--slow-samples", e.slow.samples, "slow: rationales per request (1 = greedy; more are sampled and merged)");
   sub->add_option("--slow-temperature", e.slow.temperature, "slow: sampling temperature of the rationales");
+  add_grounding_options(sub, e.slow.ground, "--slow");
+  sub->add_flag("--slow-grammar,!--no-slow-grammar", e.slow.grammar,
+                "slow: keep rationales to the reasoning format (catalogue category and brand, a valid link)");
   sub->add_option("--reasoner-name", e.reasoner, "slow: the reasoner directory inside the run");
+  sub->add_option("--users", e.users, "Evaluate this many users, evenly spaced over the split (0 = all)");
   sub->add_option("--planner-beta", e.planner_beta, "twistar: β (< 0: the one selected on validation)");
   sub->add_option("--planner-sweep", e.planner_betas, "twistar: also evaluate at these β (the accuracy/latency curve)")
       ->delimiter(',');

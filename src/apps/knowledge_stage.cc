@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 
+#include "agent/grounding.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/manifest.h"
@@ -105,6 +106,8 @@ KnowledgeStageOutcome run_knowledge_stage(const Dataset& data, const KnowledgeSt
   KnowledgeStageOutcome out;
   if (!force && stage_is_current(dir, kStage, config, inputs) && outputs_exist(dir)) {
     spdlog::info("knowledge: {} is up to date; reusing it", dir.string());
+    // Runs made before the stage wrote the item facts get them without redoing the rest.
+    if (!fs::exists(dir / "item_facts.tsv")) ItemFacts::from_dataset(data).save(dir / "item_facts.tsv");
     const auto m = Manifest::load(dir);
     out.stats = m->metrics;
     out.skipped = true;
@@ -121,6 +124,7 @@ KnowledgeStageOutcome run_knowledge_stage(const Dataset& data, const KnowledgeSt
   spdlog::info("knowledge: {} strong pairs of {} Swing candidates in {:.1f} s",
                knowledge.pairs.size(), knowledge.candidates, knowledge_seconds);
   save_item_knowledge(dir / "knowledge.tsv", knowledge, data.item_ids);
+  ItemFacts::from_dataset(data).save(dir / "item_facts.tsv");
 
   const auto corpus_start = std::chrono::steady_clock::now();
   std::unique_ptr<ChatExplainer> chat;

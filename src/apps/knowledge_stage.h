@@ -3,7 +3,9 @@
 //
 // run/knowledge/ holds knowledge.tsv (the strong pairs, graph/item_knowledge.h), corpus.jsonl (one
 // explanation per line, text/explanations.h), tokenizer.model (text/sp_tokenizer.h; SID tokens sized
-// by run/sid/sid_map.json) and manifest.json (written last: its presence marks a finished stage).
+// by run/sid/sid_map.json), item_facts.tsv (each item's category tail and brand, what think_and_rec's
+// grounding checks rationales against: agent/grounding.h) and manifest.json (written last: its
+// presence marks a finished stage).
 #pragma once
 
 #include <nlohmann/json.hpp>

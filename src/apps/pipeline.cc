@@ -373,6 +373,12 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
   auto examples = make_examples(data, options.split, {options.max_history});
   if (examples.empty()) throw_input_error("{}: no user is long enough for the {} split", data.name,
                                           split_name(options.split));
+  if (options.users > 0 && options.users < examples.size()) {
+    std::vector<Example> some;
+    for (size_t i = 0; i < options.users; ++i) some.push_back(examples[i * examples.size() / options.users]);
+    spdlog::info("eval: {} of the split's {} users (evenly spaced)", some.size(), examples.size());
+    examples = std::move(some);
+  }
   std::vector<EvalResult> results;
   EvalStageOptions opts = options;
   for (const auto& name : options.systems) {
@@ -398,6 +404,11 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
       r.extra["reasoner"] = options.reasoner;
       r.extra["samples"] = options.slow.samples;
       r.extra["beam"] = options.slow.beam;
+      r.extra["grammar"] = options.slow.grammar;
+      if (options.slow.ground.enabled())
+        r.extra["grounding"] = {{"category", options.slow.ground.category},
+                                {"brand", options.slow.ground.brand},
+                                {"link", options.slow.ground.link}};
       if (m) r.extra["reasoner_valid_ndcg@10"] = m->metrics.value("valid_ndcg@10", 0.0);
     } else {
       r.extra["train_seconds"] = build_seconds;

@@ -76,6 +76,9 @@ struct EvalStageOptions {
   Split split = Split::kTest;
   /// Histories keep their last `max_history` items.
   size_t max_history = 50;
+  /// Evaluate this many users, evenly spaced over the split (0 = all; for quick comparisons, e.g.
+  /// choosing a setting on the validation split; the report records it).
+  size_t users = 0;
   EvalOptions eval;
   SwingOptions swing;
   /// fast_only's beam (and chunk) settings.

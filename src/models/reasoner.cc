@@ -245,18 +245,40 @@ torch::Tensor ReasonerImpl::feed(const torch::Tensor& tokens, DecoderState& stat
   return out;
 }
 
-Rationales ReasonerImpl::write_rationale(DecoderState& state, double temperature, uint64_t seed) {
+Rationales ReasonerImpl::write_rationale(DecoderState& state, double temperature, uint64_t seed,
+                                         const TokenGrammar* grammar) {
   const int64_t N = state.rows();
   auto device = state.context[0].device();
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   auto ids_cpu = rationale_ids_.to(torch::kCPU);
   auto ids = ids_cpu.accessor<int64_t, 1>();
+  const int64_t V = ids_cpu.size(0);
+  // Position of each vocabulary id among the rationale ids (-1: not one), for the grammar's masks.
+  std::vector<int64_t> slot_of;
+  std::vector<int32_t> at(N, 0);
+  if (grammar) {
+    slot_of.assign(static_cast<size_t>(vocab_.size), -1);
+    for (int64_t j = 0; j < V; ++j) slot_of[ids[j]] = j;
+  }
   Rationales r;
   r.tokens.assign(N, {});
   r.log_probs.assign(N, 0.0);
   std::vector<bool> done(N, false);
   for (int64_t step = 0; step < options_.max_rationale; ++step) {
     auto logp = text_log_probs(state.context[2], rationale_ids_);
+    if (grammar) {
+      auto mask = torch::full({N, V}, -std::numeric_limits<float>::infinity());
+      auto m = mask.accessor<float, 2>();
+      for (int64_t i = 0; i < N; ++i) {
+        bool any = false;
+        for (int64_t id : grammar->allowed(at[i])) {
+          const int64_t slot = id >= 0 && id < vocab_.size ? slot_of[id] : -1;
+          if (slot >= 0) m[i][slot] = 0.0f, any = true;
+        }
+        if (!any) m[i][slot_of[vocab_.think_end]] = 0.0f;  // nothing can follow: end here
+      }
+      logp = logp + mask.to(device);
+    }
     torch::Tensor choice;
     if (temperature <= 0) {
       choice = logp.argmax(-1);
@@ -282,6 +304,7 @@ Rationales ReasonerImpl::write_rationale(DecoderState& state, double temperature
         continue;
       }
       r.tokens[i].push_back(static_cast<int>(id));
+      if (grammar) at[i] = grammar->next(at[i], id);
       nx[i] = id;
       lv[i] = true;
       any = true;

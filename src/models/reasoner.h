@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 #include "models/sid_generator.h"
+#include "models/token_grammar.h"
 #include "nn/level_decoder.h"
 
 namespace twistar {
@@ -98,8 +99,10 @@ class ReasonerImpl : public torch::nn::Module {
   /// State context: key validity [B, T], next position [B], last output [B, D], h_t [B, D].
   DecoderState start(const std::vector<Sequence>& histories);
   /// Writes each row's rationale (reasoning vocabulary): greedy when temperature <= 0, else sampled
-  /// (seeded by `seed`). Leaves the state just before </think>.
-  Rationales write_rationale(DecoderState& state, double temperature, uint64_t seed);
+  /// (seeded by `seed`). `grammar` (may be null) restricts every step to the pieces it allows (its
+  /// end-of-text id is </think>). Leaves the state just before </think>.
+  Rationales write_rationale(DecoderState& state, double temperature, uint64_t seed,
+                             const TokenGrammar* grammar = nullptr);
   /// Feeds </think> and returns the SID search's start state (the code decoder's prefix h_t + W o).
   DecoderState finish_thought(DecoderState& state);
 

@@ -3,6 +3,7 @@
 // synthetic run (knowledge -> reasoner -> tool) trains, resumes, reuses and reports bad input.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 
 #include "agent/fast_rec.h"
@@ -215,6 +216,26 @@ TEST(ThinkAndRecStage, TrainsResumesReusesAndServesTheTool) {
   }
   EXPECT_THROW(tool->run(requests, {0, 0}), InputError);
 
+  // With the grammar every rationale names a catalogue category (parse_rationale reads it back) and
+  // ends with a well-formed link, however little the LM was trained; grounding re-scores the beam.
+  ThinkAndRecOptions shaped;
+  shaped.grammar = true;
+  shaped.ground.category = 1.0;
+  shaped.ground.link = 1.0;
+  auto grounded = load_think_and_rec(run.dir.path(), run.ctx, shaped);
+  auto facts = ItemFacts::load(run.dir / "knowledge" / "item_facts.tsv", run.data.num_items());
+  std::set<std::string> categories(facts.category.begin(), facts.category.end());
+  auto shaped_obs = grounded->run(requests, {7, 0});
+  for (int u = 0; u < 3; ++u) {
+    const auto& text = shaped_obs[u].rationale;
+    EXPECT_TRUE(categories.count(parse_rationale(text).category)) << text;
+    EXPECT_NE(text.find(" link: "), std::string::npos) << text;
+    EXPECT_EQ(text.back(), '.') << text;
+    EXPECT_EQ(shaped_obs[u].items.size(), 7u);
+    std::set<ItemIndex> seen(requests[u].history.begin(), requests[u].history.end());
+    for (const auto& si : shaped_obs[u].items) EXPECT_FALSE(seen.count(si.item));
+  }
+
   // The ablation without rationales writes none.
   auto plain = o;
   plain.rationale = false;
@@ -222,6 +243,40 @@ TEST(ThinkAndRecStage, TrainsResumesReusesAndServesTheTool) {
   run_reasoner_stage(run.data, plain, run.ctx, run.dir.path(), false, false, "plain");
   auto plain_tool = load_think_and_rec(run.dir.path(), run.ctx, {}, "plain");
   EXPECT_TRUE(plain_tool->run_one(requests[0], {5, 0}).rationale.empty());
+}
+
+// The grammar's every path spells a header of some catalogue item and a link, then </think>.
+TEST(RationaleGrammar, EveryPathIsAWellFormedRationale) {
+  auto& run = small_run();
+  auto tok = SpTokenizer::load(run.dir / "knowledge" / "tokenizer.model");
+  auto facts = ItemFacts::load(run.dir / "knowledge" / "item_facts.tsv", run.data.num_items());
+  auto vocab = text_vocab(tok);
+  RationaleGrammar grammar(facts, tok, 4, vocab.text_ids, tok.think_end_id());
+  std::set<std::string> headers;
+  for (size_t i = 0; i < facts.category.size(); ++i) headers.insert(rationale_header(facts.category[i], facts.brand[i]));
+  EXPECT_EQ(grammar.headers(), headers.size());
+  EXPECT_EQ(grammar.links(), 1u + 3 * 4 * 4);
+  std::mt19937 rng(7);
+  for (int walk = 0; walk < 200; ++walk) {
+    std::vector<int> ids;
+    int32_t state = 0;
+    for (;;) {
+      const auto& allowed = grammar.allowed(state);
+      ASSERT_FALSE(allowed.empty());
+      const int64_t id = allowed[rng() % allowed.size()];
+      if (id == tok.think_end_id()) break;
+      ids.push_back(static_cast<int>(id));
+      state = grammar.next(state, id);
+      ASSERT_LT(ids.size(), 200u);
+    }
+    const std::string text = tok.decode(ids);
+    const size_t link = text.find(" link: ");
+    ASSERT_NE(link, std::string::npos) << text;
+    EXPECT_TRUE(headers.count(text.substr(0, link))) << text;
+    const auto claims = parse_rationale(text);
+    EXPECT_TRUE(text.substr(link) == " link: none." || (claims.link_back >= 1 && claims.link_back <= 4)) << text;
+  }
+  EXPECT_THROW(grammar.next(0, tok.think_end_id()), Error);
 }
 
 TEST(ThinkAndRecStage, MissingInputsSayWhatToRun) {

@@ -62,8 +62,9 @@ TEST(KnowledgeStage, WritesArtifactsWithCountsAndSkipsWhenUpToDate) {
   const auto first = run_knowledge_stage(data, small_options(), one_thread(), run.path());
   EXPECT_FALSE(first.skipped);
   const auto dir = run / "knowledge";
-  for (const char* f : {"knowledge.tsv", "corpus.jsonl", "tokenizer.model", "manifest.json"})
+  for (const char* f : {"knowledge.tsv", "corpus.jsonl", "tokenizer.model", "item_facts.tsv", "manifest.json"})
     EXPECT_TRUE(std::filesystem::exists(dir / f)) << f;
+  EXPECT_EQ(count_lines(dir / "item_facts.tsv"), static_cast<size_t>(data.num_items()) + 1);
   const auto& s = first.stats;
   EXPECT_GT(s["strong_pairs"].get<int64_t>(), 0);
   EXPECT_EQ(count_lines(dir / "knowledge.tsv"), s["strong_pairs"].get<size_t>() + 1);
@@ -84,8 +85,11 @@ TEST(KnowledgeStage, WritesArtifactsWithCountsAndSkipsWhenUpToDate) {
   const std::string text = j["text"];
   EXPECT_EQ(tok.decode(tok.encode(text)), text);
 
+  // A run made before the stage wrote the item facts gets them when the stage is reused.
+  std::filesystem::remove(dir / "item_facts.tsv");
   const auto second = run_knowledge_stage(data, small_options(), one_thread(), run.path());
   EXPECT_TRUE(second.skipped);
+  EXPECT_TRUE(std::filesystem::exists(dir / "item_facts.tsv"));
   EXPECT_EQ(second.stats, first.stats);
   // Other options or another SID map rerun the stage.
   KnowledgeStageOptions other = small_options();
