@@ -12,8 +12,8 @@
 #     nocs    the same without the commonsense stage (--reasoner-no-commonsense)
 #     norat   the same without rationales: the SID right after the history (--reasoner-no-rationale)
 #   and `twistar eval --systems fast_only,slow` (fast_only = fast_rec(20), beam 20; slow =
-#   think_and_rec(20) with a greedy rationale and beam 20; latency one request at a time on one
-#   thread).
+#   think_and_rec(20) with its defaults: 4 sampled rationales kept to the grammar, each grounding a
+#   SID beam of 50; SLOW_ARGS changes them; latency one request at a time on one thread).
 # Writes bench/results/slow_<dataset>.json (systems fast_only, slow, slow_no_commonsense,
 # slow_no_rationale as run) and the table in docs/RESULTS.md. Extra options: REASONER_ARGS, SLOW_ARGS.
 set -euo pipefail
@@ -41,14 +41,16 @@ for ds in "${datasets[@]}"; do
     "$BIN" --threads "$THREADS" train reasoner --data "$DATA/$ds" --run "$run" --reasoner-name "$name" \
       "${flags[@]}" ${REASONER_ARGS:-}
     # An evaluation newer than its reasoner is reused (variants may be trained by parallel runs).
-    if [ ! "$run/eval/results-slow-$v.json" -nt "$run/$name/manifest.json" ]; then
+    # The cache is keyed by SLOW_ARGS, so other search settings are evaluated afresh.
+    cache=$run/eval/results-slow-$v-$(printf '%s' "${SLOW_ARGS:-}" | md5sum | cut -c1-8).json
+    if [ ! "$cache" -nt "$run/$name/manifest.json" ]; then
       # shellcheck disable=SC2086
       "$BIN" --threads "$THREADS" eval --data "$DATA/$ds" --run "$run" --experiment "slow_$ds" \
         --systems fast_only,slow --fast-beam 20 --reasoner-name "$name" --split test --throughput-batch 0 \
         ${SLOW_ARGS:-}
-      cp "$run/eval/results.json" "$run/eval/results-slow-$v.json"
+      cp "$run/eval/results.json" "$cache"
     fi
-    parts+=("$run/eval/results-slow-$v.json")
+    parts+=("$cache")
     names+=("$system")
   done
   out=bench/results/slow_$ds.json
@@ -59,8 +61,11 @@ for ds in "${datasets[@]}"; do
     "${parts[@]}" > "$out"
   md=$(mktemp)
   {
-    jq -r '"slow_\(.dataset) on \(.dataset) (test split, \(.date)); fast_only = fast_rec(20), beam 20; " +
-      "slow* = think_and_rec(20): greedy rationale, then SID beam 20. Latency: one request at a time, one thread."' "$out"
+    jq -r '.systems.slow as $s | "slow_\(.dataset) on \(.dataset) (test split, \(.date)); fast_only = fast_rec(20), beam 20; " +
+      "slow* = think_and_rec(20): \(if ($s.samples // 1) > 1 then "\($s.samples) sampled rationales" else "a greedy rationale" end)" +
+      "\(if $s.grammar then " kept to the grammar" else "" end), then SID beam \($s.beam)" +
+      "\(if $s.grounding then ", re-scored by grounding (category \($s.grounding.category), brand \($s.grounding.brand), link \($s.grounding.link))" else "" end)" +
+      " (the rationale options do not apply to slow_no_rationale). Latency: one request at a time, one thread."' "$out"
     echo
     echo "| system | Recall@5 | Recall@10 | NDCG@5 | NDCG@10 | NDCG@10 / fast_only | mean ms | p50 ms | p99 ms | train s | oracle Recall@10 / fast | recovered share of fast misses |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|"

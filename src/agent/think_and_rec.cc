@@ -117,6 +117,16 @@ void ThinkAndRecOptions::validate() const {
   ground.validate();
 }
 
+ThinkAndRecOptions ThinkAndRecOptions::greedy() {
+  ThinkAndRecOptions o;
+  o.beam = 20;
+  o.samples = 1;
+  o.temperature = 0.7;
+  o.grammar = false;
+  o.ground = {};
+  return o;
+}
+
 ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, const SpTokenizer* tokenizer,
                                      const std::vector<Sequence>& histories, const ThinkAndRecOptions& o,
                                      int64_t k, bool exclude_history, bool rationale, const RationaleAids& aids) {
@@ -128,7 +138,9 @@ ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, co
   if (rationale && o.grammar && !aids.grammar) throw_input_error("think_and_rec: the grammar option needs a grammar");
   const TokenGrammar* grammar = rationale && o.grammar ? aids.grammar.get() : nullptr;
   // Greedy and ungrounded: the beam's top k is the answer; otherwise the whole beam is re-scored.
-  const bool whole_beam = o.samples > 1 || ground;
+  // Without a rationale every sample would be the same search.
+  const int samples = rationale ? o.samples : 1;
+  const bool whole_beam = samples > 1 || ground;
   std::vector<size_t> order(histories.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
@@ -144,12 +156,17 @@ ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, co
       if (exclude_history) exclude.push_back(histories[order[i]]);
     }
     std::vector<std::unordered_map<ItemIndex, double>> merged(part.size());
-    for (int sample = 0; sample < o.samples; ++sample) {
+    for (int sample = 0; sample < samples; ++sample) {
       auto state = model->start(part);
       std::vector<std::string> texts(part.size());
       if (rationale) {
-        const double temperature = o.samples == 1 ? 0.0 : o.temperature;
-        auto r = model->write_rationale(state, temperature, o.seed * 1000003ULL + s * 7919ULL + sample, grammar);
+        const double temperature = samples == 1 ? 0.0 : o.temperature;
+        // Each request's samples depend on the seed and its history only (not on the batch).
+        std::vector<uint64_t> seeds;
+        for (const Sequence& h : part)
+          seeds.push_back(fnv1a64(std::string_view(reinterpret_cast<const char*>(h.data()), h.size() * sizeof(ItemIndex)),
+                                  o.seed * 1000003ULL + static_cast<uint64_t>(sample)));
+        auto r = model->write_rationale(state, temperature, seeds, grammar);
         if (tokenizer && (sample == 0 || ground))
           for (size_t i = 0; i < part.size(); ++i) texts[i] = tokenizer->decode(r.tokens[i]);
         if (sample == 0)
@@ -159,15 +176,15 @@ ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, co
                                               {beam, whole_beam ? beam : k}, exclude);
       for (size_t i = 0; i < part.size(); ++i) {
         if (ground) aids.grounding->apply(texts[i], part[i], o.ground, rankings[i]);
-        if (o.samples == 1) {
+        if (samples == 1) {
           if (static_cast<int64_t>(rankings[i].size()) > k) rankings[i].resize(k);
           out.rankings[order[s + i]] = std::move(rankings[i]);
           continue;
         }
-        for (const auto& si : rankings[i]) merged[i][si.item] += std::exp(static_cast<double>(si.score)) / o.samples;
+        for (const auto& si : rankings[i]) merged[i][si.item] += std::exp(static_cast<double>(si.score)) / samples;
       }
     }
-    if (o.samples == 1) continue;
+    if (samples == 1) continue;
     for (size_t i = 0; i < part.size(); ++i) {
       Ranking r;
       for (const auto& [item, p] : merged[i]) r.push_back({item, static_cast<float>(std::log(p))});
@@ -338,7 +355,7 @@ double train_epoch(const std::string& name, Reasoner& model, torch::optim::Optim
         std::vector<Sequence> histories;
         for (const auto& ex : batch) histories.push_back(ex.history);
         auto state = model->start(histories);
-        auto written = model->write_rationale(state, 0.0, 0);
+        auto written = model->write_rationale(state, 0.0);
         for (size_t i = 0; i < own.size(); ++i) own[i].rationale = std::move(written.tokens[i]);
       }
       model->train();
@@ -422,7 +439,7 @@ ReasonerTrainResult train_reasoner(const Dataset& data, const SidGenerator& base
   auto validate = [&] {
     torch::NoGradGuard no_grad;
     model->eval();
-    ThinkAndRecOptions search;
+    ThinkAndRecOptions search = ThinkAndRecOptions::greedy();
     search.beam = o.valid_beam;
     search.chunk = 256;
     auto found = think_and_rec_search(model, sids.trie(), nullptr, valid_histories, search, 10, true, o.rationale);

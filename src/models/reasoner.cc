@@ -245,11 +245,15 @@ torch::Tensor ReasonerImpl::feed(const torch::Tensor& tokens, DecoderState& stat
   return out;
 }
 
-Rationales ReasonerImpl::write_rationale(DecoderState& state, double temperature, uint64_t seed,
+Rationales ReasonerImpl::write_rationale(DecoderState& state, double temperature, const std::vector<uint64_t>& seeds,
                                          const TokenGrammar* grammar) {
   const int64_t N = state.rows();
   auto device = state.context[0].device();
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  if (temperature > 0 && static_cast<int64_t>(seeds.size()) != N)
+    throw_error("reasoner: sampling {} rationales needs one seed per row, got {}", N, seeds.size());
+  std::vector<at::Generator> gens;
+  if (temperature > 0)
+    for (uint64_t seed : seeds) gens.push_back(at::make_generator<at::CPUGeneratorImpl>(seed));
   auto ids_cpu = rationale_ids_.to(torch::kCPU);
   auto ids = ids_cpu.accessor<int64_t, 1>();
   const int64_t V = ids_cpu.size(0);
@@ -284,7 +288,11 @@ Rationales ReasonerImpl::write_rationale(DecoderState& state, double temperature
       choice = logp.argmax(-1);
     } else {
       auto probs = torch::softmax(logp / temperature, -1).to(torch::kCPU);
-      choice = torch::multinomial(probs, 1, false, gen).squeeze(1).to(device);
+      choice = torch::zeros({N}, torch::kLong);
+      auto c = choice.accessor<int64_t, 1>();
+      for (int64_t i = 0; i < N; ++i)
+        if (!done[i]) c[i] = torch::multinomial(probs[i], 1, false, gens[i]).item<int64_t>();
+      choice = choice.to(device);
     }
     auto chosen_logp = logp.gather(1, choice.unsqueeze(1)).squeeze(1).to(torch::kCPU);
     auto chosen = choice.to(torch::kCPU);

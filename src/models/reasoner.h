@@ -98,10 +98,11 @@ class ReasonerImpl : public torch::nn::Module {
   /// Starts decoding B histories: encodes them and runs [ctx] <think> through the LM.
   /// State context: key validity [B, T], next position [B], last output [B, D], h_t [B, D].
   DecoderState start(const std::vector<Sequence>& histories);
-  /// Writes each row's rationale (reasoning vocabulary): greedy when temperature <= 0, else sampled
-  /// (seeded by `seed`). `grammar` (may be null) restricts every step to the pieces it allows (its
+  /// Writes each row's rationale (reasoning vocabulary): greedy when temperature <= 0, else sampled,
+  /// row i from its own generator seeded by seeds[i] (so a row's rationale does not depend on the
+  /// rows beside it). `grammar` (may be null) restricts every step to the pieces it allows (its
   /// end-of-text id is </think>). Leaves the state just before </think>.
-  Rationales write_rationale(DecoderState& state, double temperature, uint64_t seed,
+  Rationales write_rationale(DecoderState& state, double temperature, const std::vector<uint64_t>& seeds = {},
                              const TokenGrammar* grammar = nullptr);
   /// Feeds </think> and returns the SID search's start state (the code decoder's prefix h_t + W o).
   DecoderState finish_thought(DecoderState& state);

@@ -130,7 +130,7 @@ TEST(Reasoner, BeforeTrainingItIsExactlyFastRec) {
   for (int u = 0; u < 12; ++u) histories.push_back(truncate_history(run.data.sequences[u], 10));
   BeamSearchOptions search{10, 10};
   auto fast = sid_generator_recommend(base, sids.trie(), histories, search, true, 64);
-  ThinkAndRecOptions to;
+  ThinkAndRecOptions to = ThinkAndRecOptions::greedy();
   to.beam = 10;
   for (bool rationale : {false, true}) {
     auto slow = think_and_rec_search(model, sids.trie(), &tok, histories, to, 10, true, rationale);
@@ -218,10 +218,8 @@ TEST(ThinkAndRecStage, TrainsResumesReusesAndServesTheTool) {
 
   // With the grammar every rationale names a catalogue category (parse_rationale reads it back) and
   // ends with a well-formed link, however little the LM was trained; grounding re-scores the beam.
-  ThinkAndRecOptions shaped;
-  shaped.grammar = true;
-  shaped.ground.category = 1.0;
-  shaped.ground.link = 1.0;
+  ThinkAndRecOptions shaped;  // the defaults: grammar, grounding, sampled rationales
+  shaped.samples = 2;
   auto grounded = load_think_and_rec(run.dir.path(), run.ctx, shaped);
   auto facts = ItemFacts::load(run.dir / "knowledge" / "item_facts.tsv", run.data.num_items());
   std::set<std::string> categories(facts.category.begin(), facts.category.end());
@@ -234,6 +232,16 @@ TEST(ThinkAndRecStage, TrainsResumesReusesAndServesTheTool) {
     EXPECT_EQ(shaped_obs[u].items.size(), 7u);
     std::set<ItemIndex> seen(requests[u].history.begin(), requests[u].history.end());
     for (const auto& si : shaped_obs[u].items) EXPECT_FALSE(seen.count(si.item));
+  }
+
+  // A request's sampled rationales depend on its history only: alone it gets the same answer.
+  for (int u = 0; u < 3; ++u) {
+    RequestState alone;
+    alone.history = requests[u].history;
+    auto single = grounded->run_one(alone, {7, 0});
+    ASSERT_EQ(single.items.size(), shaped_obs[u].items.size());
+    for (size_t r = 0; r < single.items.size(); ++r) EXPECT_EQ(single.items[r].item, shaped_obs[u].items[r].item);
+    EXPECT_EQ(single.rationale, shaped_obs[u].rationale);
   }
 
   // The ablation without rationales writes none.
