@@ -117,6 +117,12 @@ void ThinkAndRecOptions::validate() const {
   ground.validate();
 }
 
+nlohmann::json ThinkAndRecOptions::to_json() const {
+  return {{"beam", beam},         {"samples", samples},
+          {"temperature", temperature}, {"seed", seed},
+          {"grammar", grammar},   {"ground", {{"category", ground.category}, {"brand", ground.brand}, {"link", ground.link}}}};
+}
+
 ThinkAndRecOptions ThinkAndRecOptions::greedy() {
   ThinkAndRecOptions o;
   o.beam = 20;

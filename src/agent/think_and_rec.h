@@ -124,6 +124,8 @@ struct ThinkAndRecOptions {
   /// all zero: the beam's own order.
   GroundingWeights ground = default_ground();
   void validate() const;
+  /// The search settings (for manifests that depend on them, e.g. the planner's episodes).
+  nlohmann::json to_json() const;
   /// One greedy free-running rationale, beam 20, no grounding (the training stages' validation).
   static ThinkAndRecOptions greedy();
 

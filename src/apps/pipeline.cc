@@ -299,6 +299,9 @@ TrainStageOutcome run_planner_stage(const Dataset& data, const PlannerOptions& o
                                                {"ranker", hash_string(ranker->to_json().dump())}};
   nlohmann::json config = options.to_json();
   config["seed"] = ctx.seed;
+  // The episodes are the slow tool's answers under its search settings: other settings (e.g. new
+  // defaults) make the planner stale.
+  config["think_and_rec"] = ThinkAndRecOptions{}.to_json();
   if (!force)
     if (auto done = reusable_stage(dir, "planner", config, inputs)) return *done;
   if (force && fs::exists(dir)) fs::remove_all(dir);
@@ -307,6 +310,7 @@ TrainStageOutcome run_planner_stage(const Dataset& data, const PlannerOptions& o
   auto tools = load_toolbox(run_dir, ctx, options.reasoner, options.wide);
   std::string tools_key;
   for (const auto& [name, hash] : inputs) tools_key += name + "=" + hash + ";";
+  tools_key += "think_and_rec=" + config["think_and_rec"].dump();
   auto r = train_planner(data, tools, options, ctx, dir, hash_string(tools_key), control);
   TrainStageOutcome out;
   out.train_seconds = r.episode_seconds + r.sft_seconds + r.grpo_seconds;
