@@ -13,6 +13,8 @@
 // `twistar knowledge`).
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <string>
 #include <unordered_map>
@@ -32,6 +34,7 @@ struct GroundingWeights {
   double brand = 0;
   double link = 0;
   bool enabled() const { return category != 0 || brand != 0 || link != 0; }
+  nlohmann::json to_json() const { return {{"category", category}, {"brand", brand}, {"link", link}}; }
   /// Throws InputError naming a negative or non-finite weight.
   void validate() const;
 };

@@ -118,9 +118,8 @@ void ThinkAndRecOptions::validate() const {
 }
 
 nlohmann::json ThinkAndRecOptions::to_json() const {
-  return {{"beam", beam},         {"samples", samples},
-          {"temperature", temperature}, {"seed", seed},
-          {"grammar", grammar},   {"ground", {{"category", ground.category}, {"brand", ground.brand}, {"link", ground.link}}}};
+  return {{"beam", beam},       {"samples", samples}, {"temperature", temperature},
+          {"seed", seed},       {"grammar", grammar}, {"ground", ground.to_json()}};
 }
 
 ThinkAndRecOptions ThinkAndRecOptions::greedy() {

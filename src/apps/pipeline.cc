@@ -410,9 +410,7 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
       r.extra["beam"] = options.slow.beam;
       r.extra["grammar"] = options.slow.grammar;
       if (options.slow.ground.enabled())
-        r.extra["grounding"] = {{"category", options.slow.ground.category},
-                                {"brand", options.slow.ground.brand},
-                                {"link", options.slow.ground.link}};
+        r.extra["grounding"] = options.slow.ground.to_json();
       if (m) r.extra["reasoner_valid_ndcg@10"] = m->metrics.value("valid_ndcg@10", 0.0);
     } else {
       r.extra["train_seconds"] = build_seconds;
