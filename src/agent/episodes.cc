@@ -205,4 +205,23 @@ int best_plan(const UserEpisode& user, const CostModel& costs) {
   return best;
 }
 
+std::array<double, kNumPlans> plan_prior(const EpisodeTable& table, const std::vector<size_t>& users, double beta) {
+  std::array<double, kNumPlans> prior{};
+  for (size_t i : users)
+    for (int p = 0; p < kNumPlans; ++p) prior[p] += table.users.at(i).ndcg[plan_list(p)];
+  for (int p = 0; p < kNumPlans; ++p)
+    prior[p] = (users.empty() ? 0.0 : prior[p] / static_cast<double>(users.size())) -
+               beta * plan_cost(p, table.costs) / 1000.0;
+  return prior;
+}
+
+int warmup_plan(const UserEpisode& user, const std::array<double, kNumPlans>& prior) {
+  int best = kPlanFastOnly;
+  for (int p = 1; p < kNumPlans; ++p) {
+    const float a = user.ndcg[plan_list(p)], b = user.ndcg[plan_list(best)];
+    if (a > b + 1e-6f || (std::abs(a - b) <= 1e-6f && prior[p] > prior[best])) best = p;
+  }
+  return best;
+}
+
 }  // namespace twistar

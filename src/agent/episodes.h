@@ -55,6 +55,16 @@ int plan_list(int plan);
 /// The cheapest plan with the best NDCG@10 for one user.
 int best_plan(const UserEpisode& user, const CostModel& costs);
 
+/// Each plan's expected reward at β over `users`: mean NDCG@10 − β·cost (the prior a warm-up label
+/// falls back on when the user's own outcomes do not decide).
+std::array<double, kNumPlans> plan_prior(const EpisodeTable& table, const std::vector<size_t>& users, double beta);
+
+/// The warm-up label of one user at β: a plan with the best NDCG@10 for this user; among those that
+/// tie, the one with the best prior reward at β. At β = 0 a user every plan misses gets the plan most
+/// accurate on average (the policy cannot tell such users apart before the calls); at large β it gets
+/// the cheapest, as in best_plan.
+int warmup_plan(const UserEpisode& user, const std::array<double, kNumPlans>& prior);
+
 /// The cost of a plan's calls under the cost model (finish charges a decision).
 double plan_cost(int plan, const CostModel& costs);
 /// The canonical plan an episode's valid calls make, kNumPlans for any other.

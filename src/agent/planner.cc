@@ -261,12 +261,15 @@ std::vector<SftExample> sft_examples(const EpisodeTable& table, const std::vecto
                                      const PlannerOptions& o, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::vector<std::array<double, kNumPlans>> priors;
+  for (double beta : o.betas) priors.push_back(plan_prior(table, users, beta));
   std::vector<SftExample> out;
   for (size_t i : users) {
     const auto& u = table.users[i];
-    int plan = best_plan(u, table.costs);
+    const size_t b = rng() % o.betas.size();
+    const double beta = o.betas[b];
+    int plan = warmup_plan(u, priors[b]);
     if (unit(rng) < o.explore) plan = static_cast<int>(rng() % kNumPlans);
-    const double beta = o.betas[rng() % o.betas.size()];
     EpisodeState s;
     for (int a : plan_actions(plan)) {
       out.push_back({i, s, beta, a});

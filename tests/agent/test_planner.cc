@@ -278,6 +278,35 @@ std::vector<int64_t> popularity_of(const Dataset& data) {
   return pop;
 }
 
+TEST(Planner, WarmupLabelsBreakTiesByTheExpectedRewardAtBeta) {
+  // fast_rank hits more users than fast_only but costs more; most users are missed by every plan.
+  EpisodeTable table;
+  table.costs.ms = {1.0, 2.0, 1.0, 15.0, 0.0};
+  table.costs.decision_ms = 0.0;
+  auto user = [](float fast, float rank, float think) {
+    UserEpisode u;
+    u.ndcg[kListFast] = fast;
+    u.ndcg[kListRankWide] = rank;
+    u.ndcg[kListThink] = think;
+    return u;
+  };
+  table.users = {user(0, 0, 0), user(0, 0, 0), user(0, 1, 0), user(0, 1, 0), user(1, 1, 0), user(0, 0, 1)};
+  const std::vector<size_t> all = {0, 1, 2, 3, 4, 5};
+  const auto at0 = plan_prior(table, all, 0.0);
+  EXPECT_NEAR(at0[kPlanFastRank], 0.5, 1e-9);
+  EXPECT_NEAR(at0[kPlanFastOnly], 1.0 / 6, 1e-9);
+  // β = 0: the all-miss user and the user both fast plans hit get the more accurate plan.
+  EXPECT_EQ(warmup_plan(table.users[0], at0), kPlanFastRank);
+  EXPECT_EQ(warmup_plan(table.users[4], at0), kPlanFastRank);
+  // A user's own outcome still decides when it is not a tie.
+  EXPECT_EQ(warmup_plan(table.users[5], at0), kPlanSlow);
+  // β = 1000 NDCG/s: 2 ms more costs 2 of reward, so the ties go to the cheapest plan (best_plan's).
+  const auto dear = plan_prior(table, all, 1000.0);
+  EXPECT_EQ(warmup_plan(table.users[0], dear), kPlanFastOnly);
+  EXPECT_EQ(warmup_plan(table.users[0], dear), best_plan(table.users[0], table.costs));
+  EXPECT_EQ(warmup_plan(table.users[2], dear), kPlanFastRank);
+}
+
 TEST(Planner, LearnsWhichRequestsDeserveThinkingAndTradesItForLatency) {
   testing::TempDir run;
   auto data = rule_dataset(600);
