@@ -132,15 +132,48 @@ ThinkAndRecOptions ThinkAndRecOptions::greedy() {
   return o;
 }
 
+namespace {
+
+/// Throws InputError when the options ask for an aid (or the tokenizer grounding reads rationales
+/// with) that is missing. `rationale` false: the rationale aids do not apply.
+void require_aids(const ThinkAndRecOptions& o, const RationaleAids& aids, bool rationale, const SpTokenizer* tokenizer) {
+  if (!rationale) return;
+  if (o.ground.enabled() && (!aids.grounding || !tokenizer))
+    throw_input_error("think_and_rec: grounding weights are set but the grounding tables or the tokenizer are missing");
+  if (o.grammar && !aids.grammar) throw_input_error("think_and_rec: the grammar option is set but no grammar was given");
+}
+
+/// One seed per request for sample `sample`: a request's samples depend on the seed and its history
+/// only, so it gets the same answer alone or in any batch.
+std::vector<uint64_t> sample_seeds(const std::vector<Sequence>& histories, uint64_t seed, int sample) {
+  std::vector<uint64_t> seeds;
+  for (const Sequence& h : histories)
+    seeds.push_back(fnv1a64(std::string_view(reinterpret_cast<const char*>(h.data()), h.size() * sizeof(ItemIndex)),
+                            seed * 1000003ULL + static_cast<uint64_t>(sample)));
+  return seeds;
+}
+
+/// The top k of the samples' merged probabilities, as log-probabilities (best first, ties to the
+/// lower item).
+Ranking merged_ranking(const std::unordered_map<ItemIndex, double>& merged, int64_t k) {
+  Ranking r;
+  for (const auto& [item, p] : merged) r.push_back({item, static_cast<float>(std::log(p))});
+  std::sort(r.begin(), r.end(), [](const ScoredItem& a, const ScoredItem& b) {
+    return a.score != b.score ? a.score > b.score : a.item < b.item;
+  });
+  if (static_cast<int64_t>(r.size()) > k) r.resize(k);
+  return r;
+}
+
+}  // namespace
+
 ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, const SpTokenizer* tokenizer,
                                      const std::vector<Sequence>& histories, const ThinkAndRecOptions& o,
                                      int64_t k, bool exclude_history, bool rationale, const RationaleAids& aids) {
   torch::NoGradGuard no_grad;
   const int64_t beam = std::max(o.beam, k);
   const bool ground = rationale && o.ground.enabled();
-  if (ground && (!aids.grounding || !tokenizer))
-    throw_input_error("think_and_rec: grounding needs the grounding tables and the tokenizer");
-  if (rationale && o.grammar && !aids.grammar) throw_input_error("think_and_rec: the grammar option needs a grammar");
+  require_aids(o, aids, rationale, tokenizer);
   const TokenGrammar* grammar = rationale && o.grammar ? aids.grammar.get() : nullptr;
   // Greedy and ungrounded: the beam's top k is the answer; otherwise the whole beam is re-scored.
   // Without a rationale every sample would be the same search.
@@ -166,12 +199,7 @@ ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, co
       std::vector<std::string> texts(part.size());
       if (rationale) {
         const double temperature = samples == 1 ? 0.0 : o.temperature;
-        // Each request's samples depend on the seed and its history only (not on the batch).
-        std::vector<uint64_t> seeds;
-        for (const Sequence& h : part)
-          seeds.push_back(fnv1a64(std::string_view(reinterpret_cast<const char*>(h.data()), h.size() * sizeof(ItemIndex)),
-                                  o.seed * 1000003ULL + static_cast<uint64_t>(sample)));
-        auto r = model->write_rationale(state, temperature, seeds, grammar);
+        auto r = model->write_rationale(state, temperature, sample_seeds(part, o.seed, sample), grammar);
         if (tokenizer && (sample == 0 || ground))
           for (size_t i = 0; i < part.size(); ++i) texts[i] = tokenizer->decode(r.tokens[i]);
         if (sample == 0)
@@ -190,15 +218,7 @@ ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, co
       }
     }
     if (samples == 1) continue;
-    for (size_t i = 0; i < part.size(); ++i) {
-      Ranking r;
-      for (const auto& [item, p] : merged[i]) r.push_back({item, static_cast<float>(std::log(p))});
-      std::sort(r.begin(), r.end(), [](const ScoredItem& a, const ScoredItem& b) {
-        return a.score != b.score ? a.score > b.score : a.item < b.item;
-      });
-      if (static_cast<int64_t>(r.size()) > k) r.resize(k);
-      out.rankings[order[s + i]] = std::move(r);
-    }
+    for (size_t i = 0; i < part.size(); ++i) out.rankings[order[s + i]] = merged_ranking(merged[i], k);
   }
   return out;
 }
@@ -209,10 +229,7 @@ ThinkAndRec::ThinkAndRec(Reasoner model, std::shared_ptr<const SidMap> sids,
     : model_(std::move(model)), sids_(std::move(sids)), tokenizer_(std::move(tokenizer)), rationale_(rationale),
       options_(options), aids_(std::move(aids)) {
   options_.validate();
-  if (rationale_ && options_.ground.enabled() && !aids_.grounding)
-    throw_input_error("think_and_rec: grounding weights are set but no grounding tables were given");
-  if (rationale_ && options_.grammar && !aids_.grammar)
-    throw_input_error("think_and_rec: the grammar option is set but no grammar was given");
+  require_aids(options_, aids_, rationale_, tokenizer_.get());
   if (aids_.grounding && aids_.grounding->num_items() != sids_->num_items())
     throw_input_error("think_and_rec: the grounding tables have {} items, the SID map {}",
                       aids_.grounding->num_items(), sids_->num_items());
