@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <unordered_set>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -211,14 +212,58 @@ RationaleGrounding::RationaleGrounding(const ItemFacts& facts, const ItemKnowled
     category_[i] = intern(category_ids_, clean(facts.category[i]));
     brand_[i] = intern(brand_ids_, clean(facts.brand[i]));
   }
-  neighbours_.resize(n);
+  std::vector<std::vector<std::pair<float, ItemIndex>>> scored(n);
   for (const PairKnowledge& p : knowledge.pairs) {
     if (p.a < 0 || p.b < 0 || static_cast<size_t>(p.a) >= n || static_cast<size_t>(p.b) >= n)
       throw_input_error("grounding: knowledge pair ({}, {}) names an item outside the {} items", p.a, p.b, n);
-    neighbours_[p.a].push_back(p.b);
-    neighbours_[p.b].push_back(p.a);
+    scored[p.a].push_back({p.swing, p.b});
+    scored[p.b].push_back({p.swing, p.a});
   }
-  for (auto& v : neighbours_) std::sort(v.begin(), v.end());
+  neighbours_.resize(n);
+  by_strength_.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto& s = scored[i];
+    std::sort(s.begin(), s.end(), [](const auto& x, const auto& y) {
+      return x.first != y.first ? x.first > y.first : x.second < y.second;
+    });
+    for (const auto& [swing, item] : s) by_strength_[i].push_back(item);
+    neighbours_[i] = by_strength_[i];
+    std::sort(neighbours_[i].begin(), neighbours_[i].end());
+  }
+}
+
+ItemIndex RationaleGrounding::linked_item(const RationaleClaims& c, const Sequence& history) const {
+  if (c.link_back <= 0 || c.link_back > static_cast<int64_t>(history.size())) return -1;
+  const ItemIndex h = history[history.size() - static_cast<size_t>(c.link_back)];
+  return h >= 0 && h < num_items() ? h : -1;
+}
+
+std::vector<ItemIndex> RationaleGrounding::proposals(const std::string& rationale, const Sequence& history,
+                                                     int64_t recent) const {
+  const RationaleClaims c = parse_rationale(rationale);
+  std::vector<ItemIndex> out;
+  std::unordered_set<ItemIndex> seen;
+  const ItemIndex linked = linked_item(c, history);
+  if (linked >= 0)
+    for (ItemIndex i : by_strength_[linked])
+      if (seen.insert(i).second) out.push_back(i);
+  auto it = category_ids_.find(c.category);
+  if (it == category_ids_.end()) return out;
+  const int64_t n = std::min<int64_t>(recent, static_cast<int64_t>(history.size()));
+  for (int64_t back = 1; back <= n; ++back) {
+    const ItemIndex h = history[history.size() - static_cast<size_t>(back)];
+    if (h < 0 || h >= num_items()) continue;
+    for (ItemIndex i : by_strength_[h])
+      if (category_[i] == it->second && seen.insert(i).second) out.push_back(i);
+  }
+  return out;
+}
+
+const std::vector<ItemIndex>& RationaleGrounding::linked_neighbours(const std::string& rationale,
+                                                                    const Sequence& history) const {
+  static const std::vector<ItemIndex> none;
+  const ItemIndex h = linked_item(parse_rationale(rationale), history);
+  return h < 0 ? none : by_strength_[h];
 }
 
 RationaleGrounding RationaleGrounding::load(const fs::path& knowledge_dir, int32_t num_items) {
@@ -234,11 +279,8 @@ void RationaleGrounding::apply(const std::string& rationale, const Sequence& his
     return it == ids.end() ? -2 : it->second;  // -2 never equals an item's id (-1 = none)
   };
   const int32_t cat = find(category_ids_, c.category), brand = find(brand_ids_, c.brand);
-  const std::vector<ItemIndex>* linked = nullptr;
-  if (c.link_back > 0 && c.link_back <= static_cast<int64_t>(history.size())) {
-    const ItemIndex h = history[history.size() - static_cast<size_t>(c.link_back)];
-    if (h >= 0 && h < num_items()) linked = &neighbours_[h];
-  }
+  const ItemIndex h = linked_item(c, history);
+  const std::vector<ItemIndex>* linked = h < 0 ? nullptr : &neighbours_[h];
   for (ScoredItem& s : ranking) {
     if (s.item < 0 || s.item >= num_items()) continue;
     double bonus = 0;

@@ -112,13 +112,22 @@ class RationaleGrounding {
   /// ties to the lower item). `history` is the request's (for the linked item).
   void apply(const std::string& rationale, const Sequence& history, const GroundingWeights& weights,
              Ranking& ranking) const;
+  /// The strong-pair neighbours of the history item `rationale`'s link points to, strongest (Swing)
+  /// first; empty when it states no link or points outside the history.
+  const std::vector<ItemIndex>& linked_neighbours(const std::string& rationale, const Sequence& history) const;
+  /// The candidates `rationale` proposes: the linked item's neighbours (linked_neighbours), then the
+  /// neighbours of the last `recent` history items (latest first, strongest first each) that are in
+  /// the category it names. Distinct; may include history items.
+  std::vector<ItemIndex> proposals(const std::string& rationale, const Sequence& history, int64_t recent) const;
   int32_t num_items() const { return static_cast<int32_t>(category_.size()); }
 
  private:
   std::vector<int32_t> category_, brand_;
   std::unordered_map<std::string, int32_t> category_ids_, brand_ids_;
-  /// Strong-pair neighbours per item, sorted.
-  std::vector<std::vector<ItemIndex>> neighbours_;
+  /// The history item a rationale's claims link to, or -1.
+  ItemIndex linked_item(const RationaleClaims& claims, const Sequence& history) const;
+  /// Strong-pair neighbours per item: sorted by index (lookups), and strongest first.
+  std::vector<std::vector<ItemIndex>> neighbours_, by_strength_;
 };
 
 }  // namespace twistar

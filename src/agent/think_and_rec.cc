@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "agent/fast_rec.h"
 #include "core/atomic_file.h"
@@ -114,12 +115,15 @@ void ThinkAndRecOptions::validate() const {
   if (samples > 1 && temperature <= 0)
     throw_input_error("think_and_rec temperature: must be > 0 when sampling, got {}", temperature);
   if (chunk < 1) throw_input_error("think_and_rec chunk: must be >= 1, got {}", chunk);
+  if (propose < 0) throw_input_error("think_and_rec propose: must be >= 0, got {}", propose);
+  if (propose > 0 && !ground.enabled())
+    throw_input_error("think_and_rec propose: proposed candidates are ranked by grounding; set a grounding weight");
   ground.validate();
 }
 
 nlohmann::json ThinkAndRecOptions::to_json() const {
-  return {{"beam", beam},       {"samples", samples}, {"temperature", temperature},
-          {"seed", seed},       {"grammar", grammar}, {"ground", ground.to_json()}};
+  return {{"beam", beam}, {"samples", samples}, {"temperature", temperature}, {"seed", seed},
+          {"grammar", grammar}, {"ground", ground.to_json()}, {"propose", propose}};
 }
 
 ThinkAndRecOptions ThinkAndRecOptions::greedy() {
@@ -167,6 +171,34 @@ Ranking merged_ranking(const std::unordered_map<ItemIndex, double>& merged, int6
 
 }  // namespace
 
+void add_proposals(SidGenerator& decoder, const torch::Tensor& h, const std::vector<std::string>& texts,
+                   const std::vector<Sequence>& histories, bool exclude_history, int64_t n,
+                   const RationaleGrounding& grounding, std::vector<Ranking>& rankings) {
+  std::vector<int64_t> rows, items;
+  for (size_t i = 0; i < histories.size(); ++i) {
+    std::unordered_set<ItemIndex> taken;
+    for (const auto& s : rankings[i]) taken.insert(s.item);
+    if (exclude_history) taken.insert(histories[i].begin(), histories[i].end());
+    int64_t added = 0;
+    for (ItemIndex item : grounding.proposals(texts[i], histories[i], kProposalRecent)) {
+      if (added == n) break;
+      if (!taken.insert(item).second) continue;
+      rows.push_back(static_cast<int64_t>(i));
+      items.push_back(item);
+      ++added;
+    }
+  }
+  if (items.empty()) return;
+  const auto device = h.device();
+  auto row_t = torch::tensor(rows, torch::kLong).to(device);
+  auto logp = decoder->code_log_probs(h.index_select(0, row_t), torch::tensor(items, torch::kLong).to(device))
+                  .sum(1)
+                  .to(torch::kCPU);
+  auto lp = logp.accessor<float, 1>();
+  for (size_t r = 0; r < items.size(); ++r)
+    if (std::isfinite(lp[r])) rankings[rows[r]].push_back({static_cast<ItemIndex>(items[r]), lp[r]});
+}
+
 ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, const SpTokenizer* tokenizer,
                                      const std::vector<Sequence>& histories, const ThinkAndRecOptions& o,
                                      int64_t k, bool exclude_history, bool rationale, const RationaleAids& aids) {
@@ -205,8 +237,12 @@ ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, co
         if (sample == 0)
           for (size_t i = 0; i < part.size(); ++i) out.rationales[order[s + i]] = texts[i];
       }
-      auto rankings = constrained_beam_search(*model->base(), model->finish_thought(state), trie,
+      DecoderState thought = model->finish_thought(state);
+      const torch::Tensor h = thought.context[0];
+      auto rankings = constrained_beam_search(*model->base(), std::move(thought), trie,
                                               {beam, whole_beam ? beam : k}, exclude);
+      if (ground && o.propose > 0)
+        add_proposals(model->base(), h, texts, part, exclude_history, o.propose, *aids.grounding, rankings);
       for (size_t i = 0; i < part.size(); ++i) {
         if (ground) aids.grounding->apply(texts[i], part[i], o.ground, rankings[i]);
         if (samples == 1) {

@@ -123,6 +123,11 @@ struct ThinkAndRecOptions {
   /// Re-scores the whole beam with bonuses for what the rationale states (agent/grounding.h);
   /// all zero: the beam's own order.
   GroundingWeights ground = default_ground();
+  /// Candidates the rationale proposes (RationaleGrounding::proposals over the last kProposalRecent
+  /// items): up to this many knowledge neighbours of the history item its link points to, then of the
+  /// last items in the category it names, scored by the LM's SID log-probability after the thought and
+  /// added to that rationale's beam before grounding (0: the beam's candidates only). Needs grounding.
+  int64_t propose = 0;
   void validate() const;
   /// The search settings (for manifests that depend on them, e.g. the planner's episodes).
   nlohmann::json to_json() const;
@@ -159,6 +164,16 @@ ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, co
                                      const std::vector<Sequence>& histories, const ThinkAndRecOptions& options,
                                      int64_t k, bool exclude_history, bool rationale,
                                      const RationaleAids& aids = {});
+
+/// History items whose knowledge neighbours a rationale's category claim may propose.
+constexpr int64_t kProposalRecent = 3;
+
+/// Adds to each ranking up to `n` of the candidates its rationale (`texts`) proposes
+/// (RationaleGrounding::proposals; not already ranked, not in the history when `exclude_history`), scored
+/// by `decoder`'s SID log-probability from that request's thought `h` [B, D] (options.propose).
+void add_proposals(SidGenerator& decoder, const torch::Tensor& h, const std::vector<std::string>& texts,
+                   const std::vector<Sequence>& histories, bool exclude_history, int64_t n,
+                   const RationaleGrounding& grounding, std::vector<Ranking>& rankings);
 
 class ThinkAndRec : public Tool {
  public:

@@ -159,6 +159,8 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
   sub->add_option("--slow-beam", e.slow.beam, "slow: SID beam width per rationale");
   sub->add_option("--slow-samples", e.slow.samples, "slow: rationales per request (1 = greedy; more are sampled and merged)");
   sub->add_option("--slow-temperature", e.slow.temperature, "slow: sampling temperature of the rationales");
+  sub->add_option("--slow-propose", e.slow.propose,
+                  "slow: knowledge neighbours of the rationale's linked item scored and added to each beam (0 = none)");
   add_grounding_options(sub, e.slow.ground, "--slow");
   sub->add_flag("--slow-grammar,!--no-slow-grammar", e.slow.grammar,
                 "slow: keep rationales to the reasoning format (catalogue category and brand, a valid link)");

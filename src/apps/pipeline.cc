@@ -411,6 +411,7 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
       r.extra["grammar"] = options.slow.grammar;
       if (options.slow.ground.enabled())
         r.extra["grounding"] = options.slow.ground.to_json();
+      if (options.slow.propose > 0) r.extra["propose"] = options.slow.propose;
       if (m) r.extra["reasoner_valid_ndcg@10"] = m->metrics.value("valid_ndcg@10", 0.0);
     } else {
       r.extra["train_seconds"] = build_seconds;

@@ -85,6 +85,41 @@ TEST(RationaleGrounding, AddsABonusPerSatisfiedClaimAndReSorts) {
   EXPECT_TRUE(same(r, beam));
 }
 
+TEST(RationaleGrounding, ProposesTheLinkedItemsNeighboursStrongestFirst) {
+  ItemKnowledge k;
+  for (auto [b, swing] : {std::pair<ItemIndex, float>{1, 0.2f}, {3, 0.9f}, {0, 0.5f}}) {
+    PairKnowledge p;
+    p.a = 4;
+    p.b = b;
+    p.swing = swing;
+    k.pairs.push_back(p);
+  }
+  ItemFacts facts{{"A > B", "A > B", "A > B", "C > D", "E"}, {"x", "x", "", "x", "y"}};
+  RationaleGrounding g(facts, k);
+  EXPECT_EQ(g.linked_neighbours("next: E. link: strong, 1 back, other line.", {2, 4}),
+            (std::vector<ItemIndex>{3, 0, 1}));
+  EXPECT_EQ(g.linked_neighbours("next: E. link: strong, 2 back, other line.", {4, 2}),
+            (std::vector<ItemIndex>{3, 0, 1}));
+  // Item 2 has no neighbours; no link, or one beyond the history, proposes nothing.
+  EXPECT_TRUE(g.linked_neighbours("next: E. link: strong, 1 back, other line.", {4, 2}).empty());
+  EXPECT_TRUE(g.linked_neighbours("next: E. link: none.", {4}).empty());
+  EXPECT_TRUE(g.linked_neighbours("next: E. link: strong, 3 back, other line.", {4}).empty());
+  // Proposals: the linked item's neighbours, then the last items' neighbours in the named category.
+  EXPECT_EQ(g.proposals("next: A > B. link: none.", {2, 4}, 3), (std::vector<ItemIndex>{0, 1}));
+  EXPECT_EQ(g.proposals("next: A > B. link: strong, 1 back, other line.", {2, 4}, 3),
+            (std::vector<ItemIndex>{3, 0, 1}));
+  EXPECT_EQ(g.proposals("next: C > D. link: none.", {4, 2}, 1), (std::vector<ItemIndex>{}));  // 4 is 2 back
+  EXPECT_EQ(g.proposals("next: C > D. link: none.", {4, 2}, 2), (std::vector<ItemIndex>{3}));
+  EXPECT_TRUE(g.proposals("next: Q. link: none.", {4}, 3).empty());
+  // The bonus lookups still see every neighbour.
+  GroundingWeights w;
+  w.link = 1.0;
+  Ranking r = {{1, -1.0f}, {2, -0.5f}};
+  g.apply("next: E. link: strong, 1 back, other line.", {4}, w, r);
+  EXPECT_EQ(r[0].item, 1);
+  EXPECT_FLOAT_EQ(r[0].score, 0.0f);
+}
+
 TEST(RationaleGrounding, LoadsTheKnowledgeDirectoryAndReportsBadLines) {
   testing::TempDir dir;
   GroundingWeights bad;

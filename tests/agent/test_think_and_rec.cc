@@ -234,6 +234,28 @@ TEST(ThinkAndRecStage, TrainsResumesReusesAndServesTheTool) {
     for (const auto& si : shaped_obs[u].items) EXPECT_FALSE(seen.count(si.item));
   }
 
+  // Proposed candidates: knowledge neighbours of the linked history item, scored by the same LM
+  // (code_log_probs, which equals the incremental decoding: test_beam_search.cc; ProposalsAreTheLinked
+  // ItemsNeighboursScoredByTheLm below). The 2-epoch model links nothing, so proposals change nothing
+  // here: the narrow beam's items keep the wide beam's scores.
+  ThinkAndRecOptions wide = shaped, narrow = shaped;
+  wide.ground.link = narrow.ground.link = 50.0;
+  wide.samples = narrow.samples = 1;
+  wide.beam = 200;
+  narrow.beam = 7;
+  narrow.propose = 100;
+  auto greedy_narrow = load_think_and_rec(run.dir.path(), run.ctx, narrow)->run(requests, {7, 0});
+  auto wide_obs = load_think_and_rec(run.dir.path(), run.ctx, wide)->run(requests, {50, 0});
+  int compared = 0;
+  for (int u = 0; u < 3; ++u)
+    for (const auto& si : greedy_narrow[u].items)
+      for (const auto& w : wide_obs[u].items)
+        if (w.item == si.item) {
+          EXPECT_NEAR(w.score, si.score, 1e-4);
+          ++compared;
+        }
+  EXPECT_EQ(compared, 21);  // the wide beam's top 50 holds all 3 x 7
+
   // A request's sampled rationales depend on its history only: alone it gets the same answer.
   for (int u = 0; u < 3; ++u) {
     RequestState alone;
@@ -251,6 +273,56 @@ TEST(ThinkAndRecStage, TrainsResumesReusesAndServesTheTool) {
   run_reasoner_stage(run.data, plain, run.ctx, run.dir.path(), false, false, "plain");
   auto plain_tool = load_think_and_rec(run.dir.path(), run.ctx, {}, "plain");
   EXPECT_TRUE(plain_tool->run_one(requests[0], {5, 0}).rationale.empty());
+}
+
+// Proposals: the linked history item's neighbours, strongest first (then the last items' neighbours
+// in the named category), scored by the SID decoder from the thought; items already ranked or in the
+// history are skipped, at most n per request.
+TEST(ThinkAndRec, ProposalsAreTheLinkedItemsNeighboursScoredByTheLm) {
+  auto& run = small_run();
+  auto sids = SidMap::load(run.dir / "sid" / "sid_map.json");
+  auto base = load_sid_generator(run.dir / "sidgen", sids.sids(), sids.level_sizes(), run.ctx);
+  base->eval();
+  torch::NoGradGuard no_grad;
+  ItemKnowledge k;
+  for (auto [b, swing] : {std::pair<ItemIndex, float>{5, 0.9f}, {6, 0.8f}, {7, 0.7f}, {8, 0.6f}, {9, 0.5f}}) {
+    PairKnowledge p;
+    p.a = 1;
+    p.b = b;
+    p.swing = swing;
+    k.pairs.push_back(p);
+  }
+  ItemFacts facts;
+  facts.category.assign(static_cast<size_t>(run.data.num_items()), "A");
+  facts.brand.assign(static_cast<size_t>(run.data.num_items()), "");
+  RationaleGrounding grounding(facts, k);
+  const std::vector<Sequence> histories = {{6, 1}, {1, 2}};
+  auto h = base->encode_last(torch::tensor({6, 1, 1, 2}, torch::kLong).view({2, 2}), torch::tensor({2, 2}, torch::kLong));
+  std::vector<Ranking> rankings = {{{5, -1.0f}}, {}};
+  add_proposals(base, h, {"next: A. link: strong, 1 back, same line.", "next: A. link: strong, 2 back, same line."},
+                histories, true, 2, grounding, rankings);
+  // Request 0: 5 is ranked, 6 is in the history: 7 and 8. Request 1: 5 and 6.
+  auto forced = [&](int row, ItemIndex item) {
+    return base->code_log_probs(h.index({torch::indexing::Slice(row, row + 1)}), torch::tensor({item}, torch::kLong))
+        .sum()
+        .item<float>();
+  };
+  ASSERT_EQ(rankings[0].size(), 3u);
+  EXPECT_EQ(rankings[0][1].item, 7);
+  EXPECT_EQ(rankings[0][2].item, 8);
+  EXPECT_NEAR(rankings[0][2].score, forced(0, 8), 1e-5);
+  ASSERT_EQ(rankings[1].size(), 2u);
+  EXPECT_EQ(rankings[1][0].item, 5);
+  EXPECT_NEAR(rankings[1][1].score, forced(1, 6), 1e-5);
+  // Without a link, the last items' neighbours in the named category; an unknown category names none.
+  std::vector<Ranking> by_category(1), none(1);
+  add_proposals(base, h.index({torch::indexing::Slice(0, 1)}), {"next: A. link: none."}, {{1}}, true, 1, grounding,
+                by_category);
+  ASSERT_EQ(by_category[0].size(), 1u);
+  EXPECT_EQ(by_category[0][0].item, 5);
+  add_proposals(base, h.index({torch::indexing::Slice(0, 1)}), {"next: Z. link: none."}, {{1}}, true, 5, grounding,
+                none);
+  EXPECT_TRUE(none[0].empty());
 }
 
 // The grammar's every path spells a header of some catalogue item and a link, then </think>.
