@@ -64,6 +64,7 @@ for ds in "${datasets[@]}"; do
     jq -r '.systems.slow as $s | "slow_\(.dataset) on \(.dataset) (test split, \(.date)); fast_only = fast_rec(20), beam 20; " +
       "slow* = think_and_rec(20): \(if ($s.samples // 1) > 1 then "\($s.samples) sampled rationales" else "a greedy rationale" end)" +
       "\(if $s.grammar then " kept to the grammar" else "" end), then SID beam \($s.beam)" +
+      "\(if $s.propose then " plus up to \($s.propose) candidates the rationale proposes" else "" end)" +
       "\(if $s.grounding then ", re-scored by grounding (category \($s.grounding.category), brand \($s.grounding.brand), link \($s.grounding.link))" else "" end)" +
       " (the rationale options do not apply to slow_no_rationale). Latency: one request at a time, one thread."' "$out"
     echo

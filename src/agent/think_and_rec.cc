@@ -117,7 +117,9 @@ void ThinkAndRecOptions::validate() const {
   if (chunk < 1) throw_input_error("think_and_rec chunk: must be >= 1, got {}", chunk);
   if (propose < 0) throw_input_error("think_and_rec propose: must be >= 0, got {}", propose);
   if (propose > 0 && !ground.enabled())
-    throw_input_error("think_and_rec propose: proposed candidates are ranked by grounding; set a grounding weight");
+    throw_input_error(
+        "think_and_rec propose: proposed candidates are ranked by grounding; set a grounding weight or propose 0 "
+        "(--slow-propose 0)");
   ground.validate();
 }
 
@@ -133,6 +135,7 @@ ThinkAndRecOptions ThinkAndRecOptions::greedy() {
   o.temperature = 0.7;
   o.grammar = false;
   o.ground = {};
+  o.propose = 0;
   return o;
 }
 
@@ -662,9 +665,10 @@ std::shared_ptr<ThinkAndRec> load_think_and_rec(const fs::path& run_dir, const C
   model->eval();
   const bool rationale = m->config.value("rationale", true);
   if ((options.ground.enabled() || options.grammar) && !rationale) {
-    spdlog::warn("think_and_rec: {} writes no rationale; the grammar and grounding are off", dir.string());
+    spdlog::warn("think_and_rec: {} writes no rationale; the grammar, grounding and proposals are off", dir.string());
     options.ground = {};
     options.grammar = false;
+    options.propose = 0;
   }
   RationaleAids aids;
   const auto num_items = static_cast<int32_t>(sids->num_items());
