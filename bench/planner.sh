@@ -8,7 +8,7 @@
 # (bench/slow.sh). Per dataset:
 #   `twistar train planner` (validation episodes of the three tools, warm-up, GRPO; reused when done)
 #   `twistar eval` with mostpop, swing, sasrec, fast_only, fast_rank, twistar (and its β sweep),
-#   router_random (at twistar's plan mix), router_threshold, twistar_sft, slow and oracle; latency one
+#   router_random (at twistar's plan mix), router_threshold, twistar_sft, slow, fast_rank_slow and oracle; latency one
 #   request at a time on one thread (slow is evaluated last, after the systems that share its tools).
 # Writes bench/results/planner_<dataset>.json, docs/img/planner_<dataset>.png (gnuplot) and the table
 # in docs/RESULTS.md. Extra options: PLANNER_ARGS (train), EVAL_ARGS (eval), SWEEP (β list).
@@ -31,7 +31,7 @@ for ds in "${datasets[@]}"; do
   "$BIN" --threads "$THREADS" train planner --data "$DATA/$ds" --run "$run" ${PLANNER_ARGS:-}
   # shellcheck disable=SC2086
   "$BIN" --threads "$THREADS" eval --data "$DATA/$ds" --run "$run" --experiment "planner_$ds" \
-    --systems mostpop,swing,sasrec,fast_only,fast_rank,twistar,router_random,router_threshold,twistar_sft,slow,oracle \
+    --systems mostpop,swing,sasrec,fast_only,fast_rank,twistar,router_random,router_threshold,twistar_sft,slow,fast_rank_slow,oracle \
     --fast-beam 20 --split test --throughput-batch 0 --planner-sweep "$SWEEP" ${EVAL_ARGS:-}
   out=bench/results/planner_$ds.json
   cp "$run/eval/results.json" "$out"
@@ -40,7 +40,7 @@ for ds in "${datasets[@]}"; do
   dat=$(mktemp)
   pts=$(mktemp)
   jq -r '.systems.twistar.beta_sweep[] | "\(.latency_ms.mean) \(.["ndcg@10"]) \(.beta)"' "$out" > "$dat"
-  jq -r '.systems | to_entries[] | select(.key | IN("fast_only","fast_rank","slow","router_random","router_threshold","twistar_sft","oracle")) |
+  jq -r '.systems | to_entries[] | select(.key | IN("fast_only","fast_rank","slow","fast_rank_slow","router_random","router_threshold","twistar_sft","oracle")) |
     "\(.value.latency_ms.mean) \(.value["ndcg@10"]) \(.key)"' "$out" > "$pts"
   gnuplot <<EOF
 set terminal pngcairo size 900,560 noenhanced
@@ -61,7 +61,8 @@ EOF
   md=$(mktemp)
   {
     jq -r '"planner_\(.dataset) on \(.dataset) (test split, \(.date)); fast_only = fast_rec(20), beam 20; " +
-      "fast_rank = fast_rec(50) + rank_candidates(50, 20); slow = think_and_rec(20); twistar at its served β " +
+      "fast_rank = fast_rec(50) + rank_candidates(50, 20); slow = think_and_rec(20); fast_rank_slow = fast_rank, then " +
+      "think_and_rec(20) fused with its ranking; twistar at its served β " +
       "(\(.systems.twistar.beta)). Latency: one request at a time, one thread; oracle: each user'"'"'s chosen plan'"'"'s mean."' "$out"
     echo
     echo "| system | Recall@5 | Recall@10 | NDCG@5 | NDCG@10 | mean ms | p50 ms | p99 ms | slow calls | plans |"
@@ -72,11 +73,11 @@ EOF
       def plans: if . == null then "-" else (to_entries | map(select(.value > 0.0005)) |
         map("\(.key) \(.value | pct)") | join(", ")) end;
       .systems as $s |
-      ["mostpop","swing","sasrec","fast_only","fast_rank","slow","router_random","router_threshold","twistar_sft","twistar","oracle"][] |
+      ["mostpop","swing","sasrec","fast_only","fast_rank","slow","fast_rank_slow","router_random","router_threshold","twistar_sft","twistar","oracle"][] |
       select($s[.] != null) | . as $k | $s[$k] as $x |
       "| \($k) | \($x["recall@5"] | f4) | \($x["recall@10"] | f4) | \($x["ndcg@5"] | f4) | \($x["ndcg@10"] | f4) | " +
       "\($x.latency_ms.mean | f2) | \($x.latency_ms.p50 | f2) | \($x.latency_ms.p99 | f2) | " +
-      "\(if $k == "slow" then 1 else $x.slow_rate end | pct) | \($x.plan_shares | plans) |"' "$out"
+      "\(if $k == "slow" or $k == "fast_rank_slow" then 1 else $x.slow_rate end | pct) | \($x.plan_shares | plans) |"' "$out"
     echo
     echo "twistar's β sweep (β in NDCG@10 per second of latency):"
     echo

@@ -153,6 +153,11 @@ std::string invalid_reason(const EpisodeState& state, int action) {
   return "";
 }
 
+int think_list(const EpisodeState& state) {
+  if (!state.ranked) return kListThink;
+  return state.candidates == kListFast ? kListThinkRankFast : kListThinkRankWide;
+}
+
 void step_episode(EpisodeState& state, int action, const ObservationStats& stats, double cost_ms, int max_calls) {
   state.actions.push_back(action);
   ++state.calls;
@@ -174,7 +179,7 @@ void step_episode(EpisodeState& state, int action, const ObservationStats& stats
         state.rank = stats;
         break;
       case kThink:
-        state.list = kListThink;
+        state.list = think_list(state);
         state.done = true;
         break;
       case kFinish: state.done = true; break;

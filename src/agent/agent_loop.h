@@ -61,9 +61,20 @@ struct ObservationStats {
 };
 ObservationStats observation_stats(const Ranking& items);
 
-/// What the source of the episode's current list is.
-enum ListSource : int { kNoList = -1, kListFast = 0, kListWide, kListRankFast, kListRankWide, kListThink };
-constexpr int kNumListSources = 5;
+/// What the source of the episode's current list is. think_and_rec called right after rank_candidates
+/// returns its list fused with the ranked candidates (Tool::after_ranking): kListThinkRankFast and
+/// kListThinkRankWide, after ranking fast_rec(k)'s or fast_rec(wide)'s candidates.
+enum ListSource : int {
+  kNoList = -1,
+  kListFast = 0,
+  kListWide,
+  kListRankFast,
+  kListRankWide,
+  kListThink,
+  kListThinkRankFast,
+  kListThinkRankWide
+};
+constexpr int kNumListSources = 7;
 
 struct EpisodeState {
   int calls = 0;
@@ -79,6 +90,10 @@ struct EpisodeState {
   /// Actions taken, in order (invalid ones included).
   std::vector<int> actions;
 };
+
+/// The list think_and_rec produces in `state`: its own (kListThink), or fused with the ranked
+/// candidates when the state's candidates are ranked.
+int think_list(const EpisodeState& state);
 
 /// Why `action` is invalid in `state` (empty when valid).
 std::string invalid_reason(const EpisodeState& state, int action);

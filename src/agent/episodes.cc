@@ -15,7 +15,7 @@ namespace twistar {
 
 namespace {
 
-constexpr const char* kPlanNames[kNumPlans] = {"fast_only", "fast_rank", "slow"};
+constexpr const char* kPlanNames[kNumPlans] = {"fast_only", "fast_rank", "slow", "fast_rank_slow"};
 
 nlohmann::json stats_json(const ObservationStats& s) { return {s.top, s.margin, s.entropy}; }
 
@@ -61,6 +61,7 @@ int plan_of(const EpisodeState& s) {
   if (valid == std::vector<int>{kFastK}) return kPlanFastOnly;
   if (valid == std::vector<int>{kFastWide, kRank}) return kPlanFastRank;
   if (valid == std::vector<int>{kThink}) return kPlanSlow;
+  if (valid == std::vector<int>{kFastWide, kRank, kThink}) return kPlanRankSlow;
   return kNumPlans;
 }
 
@@ -90,7 +91,7 @@ void replay_step(const UserEpisode& u, EpisodeState& s, int action, const CostMo
     if (action == kFastK) stats = u.stats[kListFast];
     if (action == kFastWide) stats = u.stats[kListWide];
     if (action == kRank) stats = u.stats[s.candidates == kListFast ? kListRankFast : kListRankWide];
-    if (action == kThink) stats = u.stats[kListThink];
+    if (action == kThink) stats = u.stats[think_list(s)];
   }
   step_episode(s, action, stats, cost, max_calls);
 }
@@ -105,14 +106,14 @@ nlohmann::json EpisodeTable::to_json() const {
                           {"ndcg", u.ndcg},
                           {"stats", stats}});
   }
-  return {{"format", "twistar.episodes"}, {"version", 1}, {"costs", costs.to_json()}, {"users", users_json}};
+  return {{"format", "twistar.episodes"}, {"version", 2}, {"costs", costs.to_json()}, {"users", users_json}};
 }
 
 EpisodeTable EpisodeTable::from_json(const nlohmann::json& j, const std::string& where) {
   EpisodeTable t;
   try {
-    if (j.at("format") != "twistar.episodes" || j.at("version") != 1)
-      throw_input_error("{}: not a twistar episode table of version 1", where);
+    if (j.at("format") != "twistar.episodes" || j.at("version") != 2)
+      throw_input_error("{}: not a twistar episode table of version 2 (delete it to rebuild)", where);
     t.costs = CostModel::from_json(j.at("costs"), where);
     for (const auto& uj : j.at("users")) {
       UserEpisode u;
@@ -162,11 +163,19 @@ EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example
       UserEpisode& u = table.users[i];
       u.history = examples[i].history;
       u.request = features(u.history);
-      const std::array<const Observation*, kNumListSources> obs = {&f[j], &w[j], &rf[j], &rw[j], &th[j]};
+      for (const auto* o : {&f[j], &w[j], &rf[j], &rw[j], &th[j]})
+        if (!o->error.empty()) throw Error(fmt::format("planner episodes: {}", o->error));
+      // think_and_rec after each ranking: its own list fused as the live tool fuses it.
+      const std::array<Ranking, kNumListSources> lists = {f[j].items,
+                                                          w[j].items,
+                                                          rf[j].items,
+                                                          rw[j].items,
+                                                          th[j].items,
+                                                          tools.think->after_ranking(rf[j].items, th[j].items, k),
+                                                          tools.think->after_ranking(rw[j].items, th[j].items, k)};
       for (int s = 0; s < kNumListSources; ++s) {
-        if (!obs[s]->error.empty()) throw Error(fmt::format("planner episodes: {}", obs[s]->error));
-        u.ndcg[s] = static_cast<float>(ndcg_at(rank_of(obs[s]->items, examples[i].target), 10));
-        u.stats[s] = observation_stats(obs[s]->items);
+        u.ndcg[s] = static_cast<float>(ndcg_at(rank_of(lists[s], examples[i].target), 10));
+        u.stats[s] = observation_stats(lists[s]);
       }
     }
     bar.tick(end - start);
@@ -182,12 +191,19 @@ std::vector<int> plan_actions(int plan) {
     case kPlanFastOnly: return {kFastK, kFinish};
     case kPlanFastRank: return {kFastWide, kRank, kFinish};
     case kPlanSlow: return {kThink};
+    case kPlanRankSlow: return {kFastWide, kRank, kThink};
     default: throw Error(fmt::format("no plan {}", plan));
   }
 }
 
 int plan_list(int plan) {
-  return plan == kPlanFastOnly ? kListFast : plan == kPlanFastRank ? kListRankWide : kListThink;
+  switch (plan) {
+    case kPlanFastOnly: return kListFast;
+    case kPlanFastRank: return kListRankWide;
+    case kPlanSlow: return kListThink;
+    case kPlanRankSlow: return kListThinkRankWide;
+    default: throw Error(fmt::format("no plan {}", plan));
+  }
 }
 
 double plan_cost(int plan, const CostModel& costs) {

@@ -20,7 +20,8 @@
 
 namespace twistar {
 
-/// One validation user's recorded outcomes.
+/// One validation user's recorded outcomes. The fused lists (kListThinkRank*) are think_and_rec's own
+/// list combined with each ranked list by the tool's after_ranking, as the live tool does.
 struct UserEpisode {
   Sequence history;
   RequestFeatures request;
@@ -44,8 +45,9 @@ EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example
                                  bool progress);
 
 /// The canonical plans: fast_only = fast_rec(k); fast_rank = fast_rec(wide) + rank_candidates(wide, k);
-/// slow = think_and_rec(k).
-enum Plan : int { kPlanFastOnly = 0, kPlanFastRank, kPlanSlow, kNumPlans };
+/// slow = think_and_rec(k); fast_rank_slow = fast_rank, then think_and_rec(k) over the ranked list
+/// (its thought fused with the ranking, kListThinkRankWide).
+enum Plan : int { kPlanFastOnly = 0, kPlanFastRank, kPlanSlow, kPlanRankSlow, kNumPlans };
 const char* plan_name(int plan);
 /// The plan's calls, finish included.
 std::vector<int> plan_actions(int plan);

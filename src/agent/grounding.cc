@@ -289,9 +289,7 @@ void RationaleGrounding::apply(const std::string& rationale, const Sequence& his
     if (linked && std::binary_search(linked->begin(), linked->end(), s.item)) bonus += w.link;
     s.score += static_cast<float>(bonus);
   }
-  std::sort(ranking.begin(), ranking.end(), [](const ScoredItem& a, const ScoredItem& b) {
-    return a.score != b.score ? a.score > b.score : a.item < b.item;
-  });
+  sort_best_first(ranking);
 }
 
 }  // namespace twistar

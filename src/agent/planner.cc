@@ -582,7 +582,8 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
   nlohmann::json shares = nlohmann::json::array();
   for (int p = 0; p < kNumPlans; ++p) shares.push_back(at_beta.plan_shares[p]);
   nlohmann::json planner = {{"beta", result.beta},
-                            {"threshold", result.threshold},
+                            {"threshold", result.threshold.threshold},
+                            {"threshold_after_rank", result.threshold.after_rank},
                             {"costs", table.costs.to_json()},
                             {"wide", options.wide},
                             {"max_calls", options.max_calls},
@@ -592,9 +593,12 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
                             {"sweep", sweep}};
   write_file_atomic(dir / "planner.json", planner.dump(2) + "\n");
   result.finished = true;
-  const std::string router = result.threshold <= -1e29 ? "never thinks"
-                             : result.threshold >= 1e29 ? "always thinks"
-                                                        : fmt::format("thinks below a top score of {:.3f}", result.threshold);
+  const double t = result.threshold.threshold;
+  const std::string router =
+      (t <= -1e29   ? std::string("never thinks")
+       : t >= 1e29  ? std::string("always thinks")
+                    : fmt::format("thinks below a top score of {:.3f}", t)) +
+      (result.threshold.after_rank ? " (after ranking)" : "");
   spdlog::info("planner: served beta {} (holdout ndcg@10 {:.4f}, cost {:.2f} ms, slow rate {:.1f}%); the threshold "
                "router {}",
                result.beta, at_beta.ndcg10, at_beta.cost_ms, 100.0 * at_beta.slow_rate, router);
@@ -626,7 +630,7 @@ PlannerAssets load_planner(const fs::path& run_dir, const Context& ctx) {
   try {
     a.costs = CostModel::from_json(j.at("costs"), json_path.string());
     a.beta = j.at("beta").get<double>();
-    a.threshold = j.at("threshold").get<double>();
+    a.threshold = {j.at("threshold").get<double>(), j.value("threshold_after_rank", false)};
     o.wide = j.at("wide").get<int>();
     o.max_calls = j.at("max_calls").get<int>();
     o.reasoner = j.at("reasoner").get<std::string>();

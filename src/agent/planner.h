@@ -31,6 +31,7 @@
 
 #include "agent/agent_loop.h"
 #include "agent/episodes.h"
+#include "agent/routers.h"
 #include "core/context.h"
 #include "data/dataset.h"
 #include "data/recommender.h"
@@ -103,7 +104,7 @@ struct PlannerOptions {
 /// Outcome of replaying a policy on users of the table (greedy).
 struct SimSummary {
   double ndcg10 = 0, cost_ms = 0, reward = 0, invalid = 0;
-  std::array<double, kNumPlans + 1> plan_shares{};  // fast_only, fast_rank, slow, other
+  std::array<double, kNumPlans + 1> plan_shares{};  // fast_only, fast_rank, slow, fast_rank_slow, other
   /// Share of episodes that called think_and_rec.
   double slow_rate = 0;
   nlohmann::json to_json() const;
@@ -133,7 +134,8 @@ class LearnedPolicy : public Policy {
 
 struct PlannerTrainResult {
   double sft_holdout_reward = 0, grpo_holdout_reward = 0;
-  double beta = 0, threshold = 0;
+  double beta = 0;
+  ThresholdRule threshold;
   /// Holdout replay per β: {"sft": [...], "grpo": [...]} with ndcg10, cost_ms, slow_rate.
   nlohmann::json sweep;
   CostModel costs;
@@ -161,7 +163,8 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
 struct PlannerAssets {
   Toolbox tools;
   CostModel costs;
-  double beta = 0, threshold = 0;
+  double beta = 0;
+  ThresholdRule threshold;
   std::array<double, kNumPlans> holdout_shares{};
   std::shared_ptr<LearnedPolicy> sft, grpo;
 };

@@ -22,37 +22,41 @@ std::vector<int> ThresholdRouter::decide(const std::vector<const Sequence*>&, co
                                          double, double) const {
   std::vector<int> out;
   for (const auto& s : states) {
+    const bool sure = s.fast.top >= rule_.threshold;
     if (s.candidates == kNoList) out.push_back(kFastWide);
-    else if (!s.ranked) out.push_back(s.fast.top >= threshold_ ? kRank : kThink);
-    else out.push_back(kFinish);
+    else if (!s.ranked) out.push_back(sure || rule_.after_rank ? kRank : kThink);
+    else out.push_back(rule_.after_rank && !sure ? kThink : kFinish);
   }
   return out;
 }
 
-double tune_threshold(const EpisodeTable& table, const std::vector<size_t>& users, double beta, int max_calls,
-                      double invalid_penalty) {
+ThresholdRule tune_threshold(const EpisodeTable& table, const std::vector<size_t>& users, double beta, int max_calls,
+                             double invalid_penalty) {
   std::vector<float> tops;
   for (size_t i : users) tops.push_back(table.users[i].stats[kListWide].top);
-  if (tops.empty()) return 0.0;
+  if (tops.empty()) return {};
   std::sort(tops.begin(), tops.end());
-  double best_t = -1e30, best_r = -1e30;
-  for (int q = 0; q <= 40; ++q) {
-    // q = 0: never think (every top score passes); q = 40: always think.
-    const double t = q == 0 ? -1e30 : q == 40 ? 1e30 : tops[(tops.size() - 1) * static_cast<size_t>(q) / 40];
-    ThresholdRouter router(t);
-    double reward = 0;
-    for (size_t i : users) {
-      const auto& u = table.users[i];
-      EpisodeState s;
-      while (!s.done) replay_step(u, s, router.decide({}, {s}, beta, 0)[0], table.costs, max_calls);
-      reward += episode_reward(u, s, beta, invalid_penalty, table.costs);
-    }
-    if (reward > best_r + 1e-12) {
-      best_r = reward;
-      best_t = t;
+  ThresholdRule best{-1e30, false};
+  double best_r = -1e30;
+  for (bool after_rank : {false, true}) {
+    for (int q = 0; q <= 40; ++q) {
+      // q = 0: never think (every top score passes); q = 40: always think.
+      const double t = q == 0 ? -1e30 : q == 40 ? 1e30 : tops[(tops.size() - 1) * static_cast<size_t>(q) / 40];
+      ThresholdRouter router({t, after_rank});
+      double reward = 0;
+      for (size_t i : users) {
+        const auto& u = table.users[i];
+        EpisodeState s;
+        while (!s.done) replay_step(u, s, router.decide({}, {s}, beta, 0)[0], table.costs, max_calls);
+        reward += episode_reward(u, s, beta, invalid_penalty, table.costs);
+      }
+      if (reward > best_r + 1e-12) {
+        best_r = reward;
+        best = {t, after_rank};
+      }
     }
   }
-  return best_t;
+  return best;
 }
 
 RandomRouter::RandomRouter(std::array<double, kNumPlans> shares, uint64_t seed) : shares_(shares), seed_(seed) {

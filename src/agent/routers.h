@@ -12,24 +12,33 @@
 
 namespace twistar {
 
+/// The confidence-threshold router's rule: think when fast_rec(wide)'s top score is below `threshold`;
+/// with `after_rank`, rank the candidates first and think over the ranking (fast_rank_slow),
+/// otherwise think instead of ranking (slow).
+struct ThresholdRule {
+  double threshold = 0;
+  bool after_rank = false;
+};
+
 /// The confidence-threshold router: fast_rec(wide), then rank_candidates when fast_rec's top score is
-/// at least the threshold and think_and_rec otherwise.
+/// at least the threshold and think_and_rec otherwise (after rank_candidates when the rule says so).
 class ThresholdRouter : public Policy {
  public:
-  explicit ThresholdRouter(double threshold) : threshold_(threshold) {}
+  explicit ThresholdRouter(ThresholdRule rule) : rule_(rule) {}
   std::string name() const override { return "router_threshold"; }
   std::vector<int> decide(const std::vector<const Sequence*>& histories, const std::vector<EpisodeState>& states,
                           double beta, double budget_ms) const override;
-  double threshold() const { return threshold_; }
+  const ThresholdRule& rule() const { return rule_; }
 
  private:
-  double threshold_;
+  ThresholdRule rule_;
 };
 
-/// Tunes the threshold on the table's users at β: the best mean reward over thresholds at the
-/// quantiles of fast_rec(wide)'s top score (so slow rates from 0 to 100%).
-double tune_threshold(const EpisodeTable& table, const std::vector<size_t>& users, double beta, int max_calls,
-                      double invalid_penalty);
+/// Tunes the rule on the table's users at β: the best mean reward over both arms and thresholds at the
+/// quantiles of fast_rec(wide)'s top score (so slow rates from 0 to 100%); ties keep the first found
+/// (lower thresholds, the arm without ranking).
+ThresholdRule tune_threshold(const EpisodeTable& table, const std::vector<size_t>& users, double beta, int max_calls,
+                             double invalid_penalty);
 
 /// A fixed plan per request, drawn at random with the given shares (seeded by the history, so a
 /// request always gets the same plan).

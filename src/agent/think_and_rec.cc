@@ -116,6 +116,8 @@ void ThinkAndRecOptions::validate() const {
     throw_input_error("think_and_rec temperature: must be > 0 when sampling, got {}", temperature);
   if (chunk < 1) throw_input_error("think_and_rec chunk: must be >= 1, got {}", chunk);
   if (propose < 0) throw_input_error("think_and_rec propose: must be >= 0, got {}", propose);
+  if (!(fuse >= 0 && fuse < 1)) throw_input_error("think_and_rec fuse: must be in [0, 1), got {}", fuse);
+  if (!(fuse_offset >= 0)) throw_input_error("think_and_rec fuse_offset: must be >= 0, got {}", fuse_offset);
   if (propose > 0 && !ground.enabled())
     throw_input_error(
         "think_and_rec propose: proposed candidates are ranked by grounding; set a grounding weight or propose 0 "
@@ -125,7 +127,8 @@ void ThinkAndRecOptions::validate() const {
 
 nlohmann::json ThinkAndRecOptions::to_json() const {
   return {{"beam", beam}, {"samples", samples}, {"temperature", temperature}, {"seed", seed},
-          {"grammar", grammar}, {"ground", ground.to_json()}, {"propose", propose}};
+          {"grammar", grammar}, {"ground", ground.to_json()}, {"propose", propose},
+          {"fuse", fuse}, {"fuse_offset", fuse_offset}};
 }
 
 ThinkAndRecOptions ThinkAndRecOptions::greedy() {
@@ -165,14 +168,27 @@ std::vector<uint64_t> sample_seeds(const std::vector<Sequence>& histories, uint6
 Ranking merged_ranking(const std::unordered_map<ItemIndex, double>& merged, int64_t k) {
   Ranking r;
   for (const auto& [item, p] : merged) r.push_back({item, static_cast<float>(std::log(p))});
-  std::sort(r.begin(), r.end(), [](const ScoredItem& a, const ScoredItem& b) {
-    return a.score != b.score ? a.score > b.score : a.item < b.item;
-  });
-  if (static_cast<int64_t>(r.size()) > k) r.resize(k);
+  sort_best_first(r, static_cast<size_t>(k));
   return r;
 }
 
 }  // namespace
+
+Ranking fuse_rankings(const Ranking& ranked, const Ranking& own, double weight, double offset, int64_t k) {
+  const size_t n = static_cast<size_t>(std::max<int64_t>(k, 0));
+  if (weight <= 0) return Ranking(own.begin(), own.begin() + static_cast<std::ptrdiff_t>(std::min(n, own.size())));
+  std::unordered_map<ItemIndex, double> score;
+  auto add = [&](const Ranking& list, double w) {
+    for (size_t r = 0; r < list.size(); ++r) score[list[r].item] += w / (offset + static_cast<double>(r + 1));
+  };
+  add(ranked, weight);
+  add(own, 1.0 - weight);
+  Ranking out;
+  out.reserve(score.size());
+  for (const auto& [item, v] : score) out.push_back({item, static_cast<float>(v)});
+  sort_best_first(out, n);
+  return out;
+}
 
 void add_proposals(SidGenerator& decoder, const torch::Tensor& h, const std::vector<std::string>& texts,
                    const std::vector<Sequence>& histories, bool exclude_history, int64_t n,
@@ -292,7 +308,9 @@ std::vector<Observation> ThinkAndRec::run(std::vector<RequestState>& requests, c
     auto found = think_and_rec_search(model_, sids_->trie(), tokenizer_.get(), hist, options_, args.k, exclude,
                                       rationale_, aids_);
     for (size_t j = 0; j < idx.size(); ++j) {
-      out[idx[j]].items = std::move(found.rankings[j]);
+      const RequestState& request = requests[idx[j]];
+      out[idx[j]].items = after_rank(request) ? after_ranking(request.candidates, std::move(found.rankings[j]), args.k)
+                                              : std::move(found.rankings[j]);
       out[idx[j]].rationale = std::move(found.rationales[j]);
     }
   }
@@ -303,6 +321,10 @@ std::vector<Observation> ThinkAndRec::run(std::vector<RequestState>& requests, c
     record(requests[i], out[i]);
   }
   return out;
+}
+
+Ranking ThinkAndRec::after_ranking(const Ranking& ranked, Ranking own, int k) const {
+  return fuse_rankings(ranked, own, options_.fuse, options_.fuse_offset, k);
 }
 
 namespace {

@@ -13,6 +13,15 @@ Observation Tool::run_one(RequestState& request, const ToolArgs& args) const {
   return std::move(out.at(0));
 }
 
+Ranking Tool::after_ranking(const Ranking&, Ranking own, int k) const {
+  if (static_cast<int>(own.size()) > k) own.resize(static_cast<size_t>(std::max(k, 0)));
+  return own;
+}
+
+bool after_rank(const RequestState& request) {
+  return !request.calls.empty() && request.calls.back() == "rank_candidates";
+}
+
 void record(RequestState& request, const Observation& observation) {
   if (observation.error.empty()) request.candidates = observation.items;
   request.cost_ms += observation.cost_ms;

@@ -60,12 +60,20 @@ class Tool {
                                        const ToolArgs& args) const = 0;
   /// How many requests one call should carry for throughput.
   virtual size_t preferred_batch_size() const { return 64; }
+  /// The list this tool returns when it is called right after rank_candidates: its own list `own`
+  /// combined with the ranked candidates `ranked` (both best first), at most k items. run() applies it
+  /// to such requests, and the planner's episode table applies it to recorded lists, so both agree.
+  /// The default keeps the tool's own list.
+  virtual Ranking after_ranking(const Ranking& ranked, Ranking own, int k) const;
   /// One request.
   Observation run_one(RequestState& request, const ToolArgs& args) const;
 };
 
 /// Records an observation in its request's state: candidates, cost and the call.
 void record(RequestState& request, const Observation& observation);
+
+/// True when the request's latest call was rank_candidates (its candidates are the ranked list).
+bool after_rank(const RequestState& request);
 
 /// One call of a fixed plan.
 struct PlanStep {

@@ -150,8 +150,8 @@ void add_grounding_options(CLI::App* sub, GroundingWeights& g, const std::string
 }
 
 void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
-  sub->add_option("--systems", e.systems, "Systems to evaluate (mostpop, swing, sasrec, fast_only, fast_rank, slow, router_random, "
-                  "router_threshold, twistar_sft, twistar, oracle)")
+  sub->add_option("--systems", e.systems, "Systems to evaluate (mostpop, swing, sasrec, fast_only, fast_rank, slow, "
+                  "fast_rank_slow, router_random, router_threshold, twistar_sft, twistar, oracle)")
       ->delimiter(',');
   sub->add_option("--list-length", e.eval.list_length,
                   "Items each request returns (covers the metric cut-offs; fast_only: its k)");
@@ -161,6 +161,12 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
   sub->add_option("--slow-temperature", e.slow.temperature, "slow: sampling temperature of the rationales");
   sub->add_option("--slow-propose", e.slow.propose,
                   "slow: knowledge neighbours of the rationale's linked item scored and added to each beam (0 = none)");
+  sub->add_option("--slow-fuse", e.slow.fuse,
+                  "think_and_rec after rank_candidates (fast_rank_slow): weight of the ranked list in the reciprocal-rank "
+                  "fusion with the thought's list (0 = the thought's list alone)")
+      ->check(CLI::Range(0.0, 0.999));
+  sub->add_option("--slow-fuse-offset", e.slow.fuse_offset, "think_and_rec fusion: the offset c in w / (c + rank)")
+      ->check(CLI::NonNegativeNumber);
   add_grounding_options(sub, e.slow.ground, "--slow");
   sub->add_flag("--slow-grammar,!--no-slow-grammar", e.slow.grammar,
                 "slow: keep rationales to the reasoning format (catalogue category and brand, a valid link)");
@@ -516,8 +522,8 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
     run_reasoner_stage(d, *reasoner, g->ctx, *run, !g->quiet, false, *reasoner_name);
     run_planner_stage(d, *planner, g->ctx, *run, !g->quiet);
     EvalStageOptions eval;
-    eval.systems = {"mostpop", "swing",        "sasrec",           "fast_only",   "fast_rank", "slow",
-                    "twistar", "router_random", "router_threshold", "twistar_sft", "oracle"};
+    eval.systems = {"mostpop",       "swing",         "sasrec",           "fast_only",   "fast_rank", "slow",
+                    "fast_rank_slow", "twistar",      "router_random", "router_threshold", "twistar_sft", "oracle"};
     eval.reasoner = *reasoner_name;
     eval.planner_betas = planner->betas;
     eval.experiment = "quickstart";

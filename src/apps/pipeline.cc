@@ -89,36 +89,44 @@ void add_complementarity(std::vector<EvalResult>& results) {
 }
 
 
-/// The oracle router (an upper bound; it reads the targets): per user the best of fast_only,
-/// fast_rank and slow, the cheapest (by mean latency) among ties. Its latency per user is the chosen
-/// plan's mean latency.
+/// The oracle router (an upper bound; it reads the targets): per user the best of the canonical plans
+/// evaluated (fast_only, fast_rank and slow; fast_rank_slow when it was), the cheapest (by mean latency)
+/// among ties. Its latency per user is the chosen plan's mean latency.
 std::optional<EvalResult> oracle_router(const std::vector<EvalResult>& results) {
   std::array<const EvalResult*, kNumPlans> plans{};
   for (const auto& r : results)
     for (int p = 0; p < kNumPlans; ++p)
       if (r.system == plan_name(p)) plans[p] = &r;
-  for (const auto* p : plans)
-    if (!p || p->ranks.size() != plans[0]->ranks.size() || p->ranks.empty()) return std::nullopt;
+  for (int p : {kPlanFastOnly, kPlanFastRank, kPlanSlow})
+    if (!plans[p] || plans[p]->ranks.empty()) return std::nullopt;
+  std::vector<int> present;
+  for (int p = 0; p < kNumPlans; ++p) {
+    if (!plans[p]) continue;
+    if (plans[p]->ranks.size() != plans[0]->ranks.size()) return std::nullopt;
+    present.push_back(p);
+  }
   MetricAccumulator acc;
   std::vector<double> latency;
   std::array<double, kNumPlans> shares{};
+  double slow = 0;
   for (size_t i = 0; i < plans[0]->ranks.size(); ++i) {
     int best = 0;
-    for (int p = 1; p < kNumPlans; ++p) {
+    for (int p : present) {
       const double a = ndcg_at(plans[p]->ranks[i], 10), b = ndcg_at(plans[best]->ranks[i], 10);
       if (a > b + 1e-12 || (std::abs(a - b) <= 1e-12 && plans[p]->latency.mean < plans[best]->latency.mean)) best = p;
     }
     acc.add_rank(plans[best]->ranks[i]);
     latency.push_back(plans[best]->latency.mean);
     shares[best] += 1;
+    slow += best == kPlanSlow || best == kPlanRankSlow;
   }
   EvalResult r;
   r.system = "oracle";
   r.metrics = acc.summary();
   r.ranks = acc.ranks();
   r.latency = summarize_latency(latency);
-  for (int p = 0; p < kNumPlans; ++p) r.extra["plan_shares"][plan_name(p)] = shares[p] / latency.size();
-  r.extra["slow_rate"] = shares[kPlanSlow] / latency.size();
+  for (int p : present) r.extra["plan_shares"][plan_name(p)] = shares[p] / latency.size();
+  r.extra["slow_rate"] = slow / latency.size();
   r.extra["latency_note"] = "per user, the chosen plan's mean latency";
   return r;
 }
@@ -136,12 +144,14 @@ void add_agent_extra(const AgentRecommender& agent, EvalResult& r, const fs::pat
   }
 }
 
-/// router_random's mix from an evaluated planner: slow = any plan that called think_and_rec,
-/// fast_rank = one that ranked without thinking, fast_only = the rest.
+/// router_random's mix from an evaluated planner: fast_rank_slow = any plan that thought after
+/// ranking, slow = one that thought otherwise, fast_rank = one that ranked without thinking,
+/// fast_only = the rest.
 std::array<double, kNumPlans> canonical_shares(const std::map<std::string, double>& plans) {
   std::array<double, kNumPlans> s{};
   for (const auto& [plan, share] : plans) {
-    if (plan.find("think_and_rec") != std::string::npos) s[kPlanSlow] += share;
+    if (plan.find("rank_candidates+think_and_rec") != std::string::npos) s[kPlanRankSlow] += share;
+    else if (plan.find("think_and_rec") != std::string::npos) s[kPlanSlow] += share;
     else if (plan.find("rank_candidates") != std::string::npos) s[kPlanFastRank] += share;
     else s[kPlanFastOnly] += share;
   }
@@ -321,7 +331,8 @@ TrainStageOutcome run_planner_stage(const Dataset& data, const PlannerOptions& o
   m.config = config;
   m.inputs = inputs;
   m.metrics = {{"sft_holdout_reward", r.sft_holdout_reward}, {"grpo_holdout_reward", r.grpo_holdout_reward},
-               {"beta", r.beta}, {"threshold", r.threshold}, {"costs", r.costs.to_json()},
+               {"beta", r.beta}, {"threshold", r.threshold.threshold},
+               {"threshold_after_rank", r.threshold.after_rank}, {"costs", r.costs.to_json()},
                {"episode_seconds", r.episode_seconds}, {"sft_seconds", r.sft_seconds},
                {"grpo_seconds", r.grpo_seconds}, {"holdout_sweep", r.sweep}};
   m.wall_seconds = out.train_seconds;
@@ -353,6 +364,14 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
   if (name == "slow")
     return std::make_unique<ToolRecommender>(load_think_and_rec(run_dir, ctx, options.slow, options.reasoner),
                                              "slow");
+  if (name == "fast_rank_slow") {
+    auto rank = load_rank_candidates(run_dir, ctx);
+    const int m = static_cast<int>(rank->default_m());
+    std::vector<PlanStep> plan = {{load_fast_rec(run_dir, ctx, options.fast), {m, 0}},
+                                  {rank, {10, m}},
+                                  {load_think_and_rec(run_dir, ctx, options.slow, options.reasoner), {10, 0}}};
+    return std::make_unique<ToolRecommender>(std::move(plan), "fast_rank_slow");
+  }
   if (name == "twistar" || name == "twistar_sft" || name == "router_threshold" || name == "router_random") {
     auto planner = load_planner(run_dir, ctx);
     AgentOptions agent;
@@ -367,7 +386,7 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
     return std::make_unique<AgentRecommender>(planner.tools, policy, agent, planner.costs, name);
   }
   throw_input_error("systems: unknown system '{}' (mostpop, swing, sasrec, fast_only, fast_rank, slow, "
-                    "router_random, router_threshold, twistar_sft, twistar, oracle)", name);
+                    "fast_rank_slow, router_random, router_threshold, twistar_sft, twistar, oracle)", name);
 }
 
 nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& options,
@@ -402,7 +421,7 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
         r.extra["candidates"] = m->config.value("candidates", 0);
         r.extra["ranker_valid_ndcg@10"] = m->metrics.value("valid_ndcg@10", 0.0);
       }
-    } else if (name == "slow") {
+    } else if (name == "slow" || name == "fast_rank_slow") {
       auto m = Manifest::load(run_dir / options.reasoner);
       r.extra["train_seconds"] = m ? m->wall_seconds : 0.0;
       r.extra["reasoner"] = options.reasoner;

@@ -5,13 +5,20 @@
 
 namespace twistar {
 
+void sort_best_first(Ranking& ranking, size_t k) {
+  if (ranking.size() > k) {
+    std::partial_sort(ranking.begin(), ranking.begin() + static_cast<std::ptrdiff_t>(k), ranking.end(), better_scored);
+    ranking.resize(k);
+  } else {
+    std::sort(ranking.begin(), ranking.end(), better_scored);
+  }
+}
+
 Ranking top_k_scores(const float* scores, int32_t num_items, const Sequence& history,
                      const RecommendOptions& options) {
   std::unordered_set<ItemIndex> seen;
   if (options.exclude_history) seen.insert(history.begin(), history.end());
-  auto better = [](const ScoredItem& a, const ScoredItem& b) {
-    return a.score > b.score || (a.score == b.score && a.item < b.item);
-  };
+  const auto better = better_scored;
   // A bounded heap keeps this O(n log k) without touching the score array twice.
   Ranking heap;
   heap.reserve(options.k + 1);

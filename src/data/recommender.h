@@ -33,6 +33,13 @@ class Recommender {
   virtual size_t preferred_batch_size() const { return 256; }
 };
 
+/// Best first: the higher score, ties to the lower item index (so results are deterministic).
+inline bool better_scored(const ScoredItem& a, const ScoredItem& b) {
+  return a.score > b.score || (a.score == b.score && a.item < b.item);
+}
+/// Sorts best first (better_scored) and keeps the best k.
+void sort_best_first(Ranking& ranking, size_t k = static_cast<size_t>(-1));
+
 /// Top-k of a dense score vector over all items, skipping history items when asked. Ties go to the
 /// lower item index so results are deterministic.
 Ranking top_k_scores(const float* scores, int32_t num_items, const Sequence& history,

@@ -51,15 +51,7 @@ Ranking SwingRecommender::recommend_one(const Sequence& history,
   Ranking r;
   r.reserve(scores.size());
   for (const auto& [item, s] : scores) r.push_back({item, s});
-  auto better = [](const ScoredItem& a, const ScoredItem& b) {
-    return a.score > b.score || (a.score == b.score && a.item < b.item);
-  };
-  if (static_cast<int>(r.size()) > options.k) {
-    std::partial_sort(r.begin(), r.begin() + options.k, r.end(), better);
-    r.resize(options.k);
-  } else {
-    std::sort(r.begin(), r.end(), better);
-  }
+  sort_best_first(r, static_cast<size_t>(std::max(options.k, 0)));
   if (static_cast<int>(r.size()) < options.k) {
     // Fill with popular items; their scores sit below every linked item.
     RecommendOptions more = options;

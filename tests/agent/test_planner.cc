@@ -13,6 +13,7 @@
 #include "agent/fast_rec.h"
 #include "agent/planner.h"
 #include "agent/routers.h"
+#include "agent/think_and_rec.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/manifest.h"
@@ -54,6 +55,7 @@ class ScriptedTool : public Tool {
         float score = 0;
         for (int item : order) o.items.push_back({item, score -= 1.0f});
         if (name_ == "think_and_rec") o.rationale = "after " + std::to_string(x);
+        if (after_rank(requests[i])) o.items = after_ranking(requests[i].candidates, o.items, args.k);
       }
       record(requests[i], o);
     }
@@ -250,6 +252,88 @@ TEST(AgentLoop, CallsBeyondTheLatencyBudgetAreNotMade) {
   EXPECT_EQ(think->calls, 1);
 }
 
+TEST(ThinkAndRecFusion, WeightsReciprocalRanksAndBreaksTiesByItem) {
+  const Ranking ranked = {{1, 9.f}, {2, 8.f}, {3, 7.f}}, own = {{3, -1.f}, {4, -2.f}};
+  auto items = [](const Ranking& r) {
+    std::vector<ItemIndex> out;
+    for (const auto& s : r) out.push_back(s.item);
+    return out;
+  };
+  // 0.75 on the ranking, offset 0: 1 → 0.75, 3 → 0.25 + 0.25, 2 → 0.375, 4 → 0.125.
+  auto fused = fuse_rankings(ranked, own, 0.75, 0.0, 3);
+  EXPECT_EQ(items(fused), (std::vector<ItemIndex>{1, 3, 2}));
+  EXPECT_NEAR(fused[1].score, 0.5, 1e-6);
+  // Even weights: 3 (in both) first; 2 and 4 tie at 0.25 and go to the lower item.
+  EXPECT_EQ(items(fuse_rankings(ranked, own, 0.5, 0.0, 4)), (std::vector<ItemIndex>{3, 1, 2, 4}));
+  // A larger offset flattens the ranks: item 3, second in neither list's head, still wins with 0.5.
+  EXPECT_EQ(items(fuse_rankings(ranked, own, 0.5, 100.0, 1)), (std::vector<ItemIndex>{3}));
+  // Weight 0 is the thought's own list.
+  EXPECT_EQ(items(fuse_rankings(ranked, own, 0.0, 10.0, 5)), (std::vector<ItemIndex>{3, 4}));
+  EXPECT_TRUE(fuse_rankings(ranked, own, 0.5, 10.0, 0).empty());
+}
+
+/// think_and_rec that fuses its list with ranked candidates (weight 0.75 on the ranking).
+class FusingThink : public ScriptedTool {
+ public:
+  FusingThink() : ScriptedTool("think_and_rec", true) {}
+  Ranking after_ranking(const Ranking& ranked, Ranking own, int k) const override {
+    return fuse_rankings(ranked, own, 0.75, 0.0, k);
+  }
+};
+
+TEST(AgentLoop, ThinkingAfterRankingFusesTheListsAndTheTableReplaysIt) {
+  auto tools = scripted_tools();
+  tools.think = std::make_shared<FusingThink>();
+  CostModel costs;
+  AgentOptions o;
+  // After 4, fast_rec ranks 5 then 7 and think_and_rec 7 then 5; after 3, 4 then 6 and 6 then 4.
+  const std::vector<Example> examples = {{0, {4}, 5}, {1, {3}, 6}};
+  std::vector<RequestState> requests(2);
+  requests[0].history = {4};
+  requests[1].history = {3};
+  auto alone = run_agent(tools, ScriptPolicy({kThink}), requests, 3, o, costs);
+  EXPECT_EQ(alone[0].items[0].item, 7);
+  std::vector<RequestState> again(2);
+  again[0].history = {4};
+  again[1].history = {3};
+  auto fused = run_agent(tools, ScriptPolicy({kFastWide, kRank, kThink}), again, 3, o, costs);
+  EXPECT_EQ(fused[0].plan, "fast_rec+rank_candidates+think_and_rec");
+  EXPECT_EQ(fused[0].items[0].item, 5);  // the ranking's weight decides the head
+  EXPECT_EQ(fused[0].rationale, "after 4");
+  // The threshold router's arm that thinks after ranking makes the same calls when unsure.
+  auto fresh = [] {
+    std::vector<RequestState> r(1);
+    r[0].history = {4};
+    return r;
+  };
+  auto unsure = fresh(), sure = fresh();
+  EXPECT_EQ(run_agent(tools, ThresholdRouter({1e30, true}), unsure, 3, o, costs)[0].plan,
+            "fast_rec+rank_candidates+think_and_rec");
+  EXPECT_EQ(run_agent(tools, ThresholdRouter({-1e30, true}), sure, 3, o, costs)[0].plan, "fast_rec+rank_candidates");
+
+  auto table = build_episode_table(tools, examples, 3, 1, [](const Sequence&) { return RequestFeatures{}; }, false);
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const auto& u = table.users[i];
+    EXPECT_NEAR(u.ndcg[kListThinkRankWide], ndcg_of_list(fused[i].items, examples[i].target), 1e-6);
+    EXPECT_NEAR(u.ndcg[kListThink], ndcg_of_list(alone[i].items, examples[i].target), 1e-6);
+    EpisodeState s;
+    for (int a : plan_actions(kPlanRankSlow)) replay_step(u, s, a, table.costs, 4);
+    EXPECT_TRUE(s.done);
+    EXPECT_EQ(s.list, kListThinkRankWide);
+    EXPECT_EQ(plan_of(s), kPlanRankSlow);
+    EXPECT_TRUE(calls_think(s));
+    EXPECT_NEAR(episode_outcome(u, s, table.costs).first, u.ndcg[kListThinkRankWide], 1e-9);
+  }
+  EXPECT_NEAR(table.users[0].ndcg[kListThinkRankWide], 1.0, 1e-6);
+  EXPECT_LT(table.users[0].ndcg[kListThink], 1.0);
+  EXPECT_LT(table.users[1].ndcg[kListThinkRankWide], table.users[1].ndcg[kListThink]);
+  // Thinking after ranking fast_rec(k)'s candidates is its own list source.
+  EpisodeState narrow;
+  for (int a : {kFastK, kRank, kThink}) replay_step(table.users[0], narrow, a, table.costs, 4);
+  EXPECT_EQ(narrow.list, kListThinkRankFast);
+  EXPECT_EQ(plan_of(narrow), kNumPlans);
+}
+
 PlannerOptions toy_options() {
   PlannerOptions o;
   o.policy.dim = 16;
@@ -386,14 +470,15 @@ TEST(Planner, LearnsWhichRequestsDeserveThinkingAndTradesItForLatency) {
 
   // Routers in the same loop: the threshold router tuned at β = 0 thinks where fast_rec is unsure;
   // the random router follows its mix.
-  const double t = tune_threshold(table, all, 0.0, o.max_calls, o.invalid_penalty);
-  ThresholdRouter router(t);
+  const ThresholdRule rule = tune_threshold(table, all, 0.0, o.max_calls, o.invalid_penalty);
+  EXPECT_FALSE(rule.after_rank);  // thinking after ranking gives the scripted think's own list, dearer
+  ThresholdRouter router(rule);
   std::vector<RequestState> two(2);
   two[0].history = {0};
   two[1].history = {1};
   auto routed = run_agent(tools, router, two, 10, ao, table.costs);
   EXPECT_EQ(routed[0].plan.substr(0, 8), "fast_rec");
-  RandomRouter always_slow({0.0, 0.0, 1.0}, 3);
+  RandomRouter always_slow({0.0, 0.0, 1.0, 0.0}, 3);
   EXPECT_EQ(run_agent(tools, always_slow, two, 10, ao, table.costs)[1].plan, "think_and_rec");
   EXPECT_THROW(RandomRouter({0.0, 0.0, 0.0}, 3), InputError);
 }

@@ -266,6 +266,23 @@ TEST(ThinkAndRecStage, TrainsResumesReusesAndServesTheTool) {
     EXPECT_EQ(single.rationale, shaped_obs[u].rationale);
   }
 
+  // Called right after rank_candidates, the thought's list is fused with the ranked candidates.
+  ThinkAndRecOptions fusing = shaped;
+  fusing.fuse = 0.8;
+  auto fuser = load_think_and_rec(run.dir.path(), run.ctx, fusing);
+  RequestState thought, after;
+  thought.history = after.history = requests[0].history;
+  const Ranking own = fuser->run_one(thought, {7, 0}).items;
+  after.candidates = Ranking(own.rbegin(), own.rend());
+  after.calls = {"fast_rec", "rank_candidates"};
+  const Ranking ranked = after.candidates;
+  const Ranking fused = fuser->run_one(after, {7, 0}).items;
+  const Ranking expected = fuse_rankings(ranked, own, 0.8, fusing.fuse_offset, 7);
+  ASSERT_EQ(fused.size(), expected.size());
+  for (size_t r = 0; r < fused.size(); ++r) EXPECT_EQ(fused[r].item, expected[r].item);
+  EXPECT_EQ(fused.front().item, own.back().item);  // the ranking's head, the thought's tail
+  EXPECT_EQ(after.candidates.front().item, fused.front().item);
+
   // The ablation without rationales writes none.
   auto plain = o;
   plain.rationale = false;
@@ -401,8 +418,8 @@ TEST(PlannerStage, TrainsEvaluatesAndServesTheWholePipeline) {
   EXPECT_GT(m->metrics.at("costs").at("ms").at("think_and_rec").get<double>(), 0.0);
 
   EvalStageOptions eo;
-  eo.systems = {"fast_only", "fast_rank", "slow", "twistar", "router_random", "router_threshold", "twistar_sft",
-                "oracle"};
+  eo.systems = {"fast_only",     "fast_rank",        "slow",        "fast_rank_slow", "twistar",
+                "router_random", "router_threshold", "twistar_sft", "oracle"};
   eo.eval.latency_requests = 20;
   eo.eval.throughput_batch = 0;
   eo.eval.progress = false;
@@ -410,8 +427,8 @@ TEST(PlannerStage, TrainsEvaluatesAndServesTheWholePipeline) {
   auto doc = run_eval_stage(run.data, eo, run.ctx, run.dir.path());
   const auto& sys = doc.at("systems");
   for (const auto& name : eo.systems) ASSERT_TRUE(sys.contains(name)) << name;
-  // The oracle picks per user the best of the three plans: never below any of them.
-  for (const char* plan : {"fast_only", "fast_rank", "slow"})
+  // The oracle picks per user the best of the plans: never below any of them.
+  for (const char* plan : {"fast_only", "fast_rank", "slow", "fast_rank_slow"})
     EXPECT_GE(sys.at("oracle").at("ndcg@10").get<double>() + 1e-12, sys.at(plan).at("ndcg@10").get<double>());
   EXPECT_TRUE(sys.at("twistar").contains("plan_shares"));
   const auto& sweep = sys.at("twistar").at("beta_sweep");
