@@ -19,7 +19,7 @@ source "$(dirname "$0")/common.sh"
 bench_datasets datasets amazon2014_beauty amazon2014_sports amazon2014_toys
 command -v jq >/dev/null || { echo "bench/planner.sh needs jq" >&2; exit 2; }
 command -v gnuplot >/dev/null || { echo "bench/planner.sh needs gnuplot" >&2; exit 2; }
-SWEEP=${SWEEP:-0,1,2,5,10,20}
+SWEEP=${SWEEP:-0,0.01,0.02,0.04,0.1,5}
 mkdir -p docs/img
 
 for ds in "${datasets[@]}"; do

@@ -197,6 +197,8 @@ bool affordable(const EpisodeState& state, int action, double budget_ms, const C
   return state.cost_ms + costs.of(action) <= budget_ms;
 }
 
+float beta_feature(double beta) { return static_cast<float>(std::log1p(100.0 * std::max(beta, 0.0)) / 5.0); }
+
 std::vector<float> feature_vector(const RequestFeatures& request, const EpisodeState& state, double beta,
                                   double budget_ms, const CostModel& costs) {
   const double think = std::max(costs.of(kThink), 1e-3);
@@ -218,7 +220,7 @@ std::vector<float> feature_vector(const RequestFeatures& request, const EpisodeS
       std::clamp(state.rank.top / 10.0f, -3.0f, 3.0f),
       std::min(state.rank.margin, 5.0f) / 5.0f,
       state.rank.entropy,
-      static_cast<float>(std::log1p(beta)),
+      beta_feature(beta),
       budget_ms > 0 ? 1.0f : 0.0f,
       static_cast<float>(remaining),
       static_cast<float>(std::min(state.cost_ms / think, 3.0)),
