@@ -110,6 +110,9 @@ struct RequestFeatures {
   float log_length = 0, diversity = 0, mean_log_pop = 0, last_log_pop = 0;
 };
 constexpr int kNumFeatures = 21;
+/// The observation statistics' entries in the feature vector (fast_rec's and the ranker's top, margin,
+/// entropy): 0 there means "not observed yet", every other entry's 0 is a value.
+constexpr int kFirstObservationFeature = 10, kEndObservationFeature = 16;
 /// β as the policy reads it: log(1 + 100·β) / 5, which spreads the small β that price a slow call
 /// (think_and_rec costs ~100 ms: β = 0.05 charges it 0.005 NDCG) as well as the large ones.
 float beta_feature(double beta);

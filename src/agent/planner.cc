@@ -279,6 +279,36 @@ std::vector<SftExample> sft_examples(const EpisodeTable& table, const std::vecto
   return out;
 }
 
+constexpr double kMinFeatureScale = 0.1;
+
+/// Each feature's mean and standard deviation (at least kMinFeatureScale) over the warm-up examples of
+/// `users`, the observation statistics' over their observed (non-zero) values only (set_feature_scale);
+/// features that never vary keep shift 0, scale 1.
+void fit_feature_scale(PlannerPolicy& policy, const EpisodeTable& table, const std::vector<size_t>& users,
+                       const PlannerOptions& o, uint64_t seed) {
+  std::array<double, kNumFeatures> n{}, sum{}, sq{};
+  for (const auto& ex : sft_examples(table, users, o, seed)) {
+    const auto f = feature_vector(table.users[ex.user].request, ex.state, ex.beta, 0.0, table.costs);
+    for (int i = 0; i < kNumFeatures; ++i) {
+      if (f[i] == 0 && i >= kFirstObservationFeature && i < kEndObservationFeature) continue;
+      n[i] += 1;
+      sum[i] += f[i];
+      sq[i] += static_cast<double>(f[i]) * f[i];
+    }
+  }
+  std::vector<float> shift(kNumFeatures, 0.0f), scale(kNumFeatures, 1.0f);
+  for (int i = 0; i < kNumFeatures; ++i) {
+    if (n[i] < 2) continue;
+    const double mean = sum[i] / n[i], sd = std::sqrt(std::max(sq[i] / n[i] - mean * mean, 0.0));
+    if (sd < 1e-4) continue;
+    shift[i] = static_cast<float>(mean);
+    // The floor keeps near-constant features (a catalogue's flat popularity) from turning noise into
+    // large inputs.
+    scale[i] = static_cast<float>(std::max(sd, kMinFeatureScale));
+  }
+  policy->set_feature_scale(shift, scale);
+}
+
 LoopResult train_sft(PlannerPolicy& policy, const EpisodeTable& table, const std::vector<size_t>& train,
                      const std::vector<size_t>& held, const PlannerOptions& o, const Context& ctx, const fs::path& dir,
                      const nlohmann::json& identity, const TrainControl& control) {
@@ -548,6 +578,7 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
   nlohmann::json identity = options.to_json();
   identity["seed"] = ctx.seed;
   identity["episodes"] = key;
+  fit_feature_scale(policy, table, train, options, ctx.seed);
   auto sft = train_sft(policy, table, train, held, options, ctx, dir / "sft", identity, control);
   result.sft_seconds = sft.seconds;
   if (!sft.finished) return result;

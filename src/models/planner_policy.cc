@@ -8,7 +8,12 @@
 namespace twistar {
 
 nlohmann::json PlannerPolicyOptions::to_json() const {
-  return {{"policy_dim", dim}, {"policy_hidden", hidden}, {"policy_history", history}, {"policy_dropout", dropout}};
+  // "policy_features" names the input transform, so planners trained with another one are retrained.
+  return {{"policy_dim", dim},
+          {"policy_hidden", hidden},
+          {"policy_history", history},
+          {"policy_dropout", dropout},
+          {"policy_features", "standardised"}};
 }
 
 void PlannerPolicyOptions::read(const nlohmann::json& j) {
@@ -50,6 +55,11 @@ PlannerPolicyImpl::PlannerPolicyImpl(const CodeMatrix& sids, const std::vector<i
   }
   codes_ = register_buffer("codes", codes);
   log_pop_ = register_buffer("log_pop", torch::from_blob(log_pop_host_.data(), {num_items_}, torch::kFloat).clone());
+  feature_shift_ = register_buffer("feature_shift", torch::zeros({kNumFeatures}));
+  feature_scale_ = register_buffer("feature_scale", torch::ones({kNumFeatures}));
+  auto mask = torch::zeros({kNumFeatures}, torch::kBool);
+  mask.slice(0, kFirstObservationFeature, kEndObservationFeature).fill_(true);
+  observation_mask_ = register_buffer("observation_mask", mask);
   code_emb_ = register_module("code_emb", torch::nn::Embedding(total, options_.dim));
   torch::nn::init::normal_(code_emb_->weight, 0.0, 0.1);
   const int64_t in = 2 * options_.dim + kNumFeatures;
@@ -85,7 +95,21 @@ torch::Tensor PlannerPolicyImpl::forward(const std::vector<const Sequence*>& his
   auto pooled = (item_vec * mask.unsqueeze(2)).sum(1) / mask.sum(1, true).clamp_min(1.0);
   auto last_vec = code_emb_->forward(codes_.index({last.to(dev)})).sum(1);
   auto has_history = (mask.sum(1, true) > 0).to(torch::kFloat);
-  return mlp_->forward(torch::cat({pooled, last_vec * has_history, features.to(dev)}, 1));
+  auto f = features.to(dev);
+  const auto unobserved = observation_mask_.unsqueeze(0) & (f == 0);
+  f = torch::where(unobserved, f, ((f - feature_shift_) / feature_scale_).clamp(-5.0, 5.0));
+  return mlp_->forward(torch::cat({pooled, last_vec * has_history, f}, 1));
+}
+
+void PlannerPolicyImpl::set_feature_scale(const std::vector<float>& shift, const std::vector<float>& scale) {
+  if (shift.size() != kNumFeatures || scale.size() != kNumFeatures)
+    throw Error(fmt::format("planner: feature scale needs {} entries", kNumFeatures));
+  for (float v : scale)
+    if (!(v > 0)) throw Error("planner: feature scales must be positive");
+  torch::NoGradGuard no_grad;
+  const auto dev = feature_shift_.device();
+  feature_shift_.copy_(torch::tensor(shift).to(dev));
+  feature_scale_.copy_(torch::tensor(scale).to(dev));
 }
 
 RequestFeatures PlannerPolicyImpl::request_features(const Sequence& history) const {

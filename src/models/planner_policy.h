@@ -40,6 +40,12 @@ class PlannerPolicyImpl : public torch::nn::Module {
   torch::Tensor forward(const std::vector<const Sequence*>& histories, const torch::Tensor& features);
   /// The request's own features: history length, SID first-level diversity, popularity.
   RequestFeatures request_features(const Sequence& history) const;
+  /// Standardises the feature vector, (x − shift) / scale clamped to ±5 (scale at least 0.1), before
+  /// the MLP; an observation statistic still 0 (nothing observed yet) stays 0. The observation statistics
+  /// differ in scale by orders of magnitude (the ranker's top score varies by ±0.05, fast_rec's
+  /// log-probability by ±0.9), so raw they are nearly invisible to the MLP. Buffers: saved with the
+  /// weights. Set from the training episodes (shift 0, scale 1 until then).
+  void set_feature_scale(const std::vector<float>& shift, const std::vector<float>& scale);
   /// Refreshes the host copies of the SID and popularity buffers after torch::load.
   void sync_host();
   const PlannerPolicyOptions& options() const { return options_; }
@@ -50,6 +56,8 @@ class PlannerPolicyImpl : public torch::nn::Module {
   int64_t num_items_ = 0, levels_ = 0;
   torch::Tensor codes_;    // [items, levels] offset into one table (buffer)
   torch::Tensor log_pop_;  // [items] (buffer)
+  torch::Tensor feature_shift_, feature_scale_;  // [kNumFeatures] (buffers)
+  torch::Tensor observation_mask_;               // [kNumFeatures], 1 on the observation statistics
   std::vector<int32_t> first_code_;
   std::vector<float> log_pop_host_;
   torch::nn::Embedding code_emb_{nullptr};

@@ -483,6 +483,40 @@ TEST(Planner, LearnsWhichRequestsDeserveThinkingAndTradesItForLatency) {
   EXPECT_THROW(RandomRouter({0.0, 0.0, 0.0}, 3), InputError);
 }
 
+TEST(PlannerPolicy, FeatureScaleTravelsWithTheWeightsAndUnobservedStatsStayZero) {
+  testing::TempDir run;
+  auto data = rule_dataset(50);
+  write_sids(data, run.path());
+  const SidMap sids = SidMap::load(run / "sid" / "sid_map.json");
+  auto o = toy_options();
+  const std::vector<int64_t> pop(data.num_items(), 1);
+  PlannerPolicy p(sids.sids(), sids.level_sizes(), pop, o.policy);
+  p->eval();
+  const Sequence h = {1, 2};
+  std::vector<float> f(kNumFeatures, 0.3f);
+  f[kFirstObservationFeature] = 0.0f;  // fast_rec's top score: not observed yet
+  auto logits = [&](PlannerPolicy& m, const std::vector<float>& x) {
+    torch::NoGradGuard no_grad;
+    return m->forward({&h}, feature_tensor({x}));
+  };
+  const auto raw = logits(p, f);
+  p->set_feature_scale(std::vector<float>(kNumFeatures, 0.1f), std::vector<float>(kNumFeatures, 2.0f));
+  const auto scaled = logits(p, f);
+  EXPECT_FALSE(torch::allclose(raw, scaled));
+  // Saved and loaded, the policy applies the same scale.
+  torch::save(p, (run / "p.pt").string());
+  PlannerPolicy q(sids.sids(), sids.level_sizes(), pop, o.policy);
+  torch::load(q, (run / "p.pt").string());
+  q->eval();
+  EXPECT_TRUE(torch::allclose(logits(q, f), scaled));
+  // The unobserved statistic stays 0: the same logits as a scale that maps 0 to 0 there.
+  auto shift = std::vector<float>(kNumFeatures, 0.1f);
+  shift[kFirstObservationFeature] = 7.0f;
+  q->set_feature_scale(shift, std::vector<float>(kNumFeatures, 2.0f));
+  EXPECT_TRUE(torch::allclose(logits(q, f), scaled));
+  EXPECT_THROW(q->set_feature_scale(shift, std::vector<float>(kNumFeatures, 0.0f)), Error);
+}
+
 TEST(Planner, TrainingResumesAndTheTableRoundTrips) {
   testing::TempDir run;
   auto data = rule_dataset(200);
