@@ -281,13 +281,12 @@ std::vector<SftExample> sft_examples(const EpisodeTable& table, const std::vecto
 
 constexpr double kMinFeatureScale = 0.1;
 
-/// Each feature's mean and standard deviation (at least kMinFeatureScale) over the warm-up examples of
-/// `users`, the observation statistics' over their observed (non-zero) values only (set_feature_scale);
+/// Each feature's mean and standard deviation (at least kMinFeatureScale) over the warm-up examples,
+/// the observation statistics' over their observed (non-zero) values only (set_feature_scale);
 /// features that never vary keep shift 0, scale 1.
-void fit_feature_scale(PlannerPolicy& policy, const EpisodeTable& table, const std::vector<size_t>& users,
-                       const PlannerOptions& o, uint64_t seed) {
+void fit_feature_scale(PlannerPolicy& policy, const EpisodeTable& table, const std::vector<SftExample>& examples) {
   std::array<double, kNumFeatures> n{}, sum{}, sq{};
-  for (const auto& ex : sft_examples(table, users, o, seed)) {
+  for (const auto& ex : examples) {
     const auto f = feature_vector(table.users[ex.user].request, ex.state, ex.beta, 0.0, table.costs);
     for (int i = 0; i < kNumFeatures; ++i) {
       if (f[i] == 0 && i >= kFirstObservationFeature && i < kEndObservationFeature) continue;
@@ -309,10 +308,9 @@ void fit_feature_scale(PlannerPolicy& policy, const EpisodeTable& table, const s
   policy->set_feature_scale(shift, scale);
 }
 
-LoopResult train_sft(PlannerPolicy& policy, const EpisodeTable& table, const std::vector<size_t>& train,
+LoopResult train_sft(PlannerPolicy& policy, const EpisodeTable& table, const std::vector<SftExample>& examples,
                      const std::vector<size_t>& held, const PlannerOptions& o, const Context& ctx, const fs::path& dir,
                      const nlohmann::json& identity, const TrainControl& control) {
-  auto examples = sft_examples(table, train, o, ctx.seed);
   auto optimizer = make_adamw(*policy, o.sft);
   LoopCallbacks cb;
   cb.train_epoch = [&](int epoch) {
@@ -578,8 +576,9 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
   nlohmann::json identity = options.to_json();
   identity["seed"] = ctx.seed;
   identity["episodes"] = key;
-  fit_feature_scale(policy, table, train, options, ctx.seed);
-  auto sft = train_sft(policy, table, train, held, options, ctx, dir / "sft", identity, control);
+  const auto examples = sft_examples(table, train, options, ctx.seed);
+  fit_feature_scale(policy, table, examples);
+  auto sft = train_sft(policy, table, examples, held, options, ctx, dir / "sft", identity, control);
   result.sft_seconds = sft.seconds;
   if (!sft.finished) return result;
   result.sft_holdout_reward = sft.best;

@@ -525,7 +525,11 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
     eval.systems = {"mostpop",       "swing",         "sasrec",           "fast_only",   "fast_rank", "slow",
                     "fast_rank_slow", "twistar",      "router_random", "router_threshold", "twistar_sft", "oracle"};
     eval.reasoner = *reasoner_name;
-    eval.planner_betas = planner->betas;
+    // The curve at up to 6 β evenly spaced over the grid (each is a full evaluation).
+    const auto& grid = planner->betas;
+    const size_t points = std::min<size_t>(grid.size(), 6);
+    for (size_t i = 0; i < points; ++i)
+      eval.planner_betas.push_back(grid[points > 1 ? i * (grid.size() - 1) / (points - 1) : 0]);
     eval.experiment = "quickstart";
     eval.command = g->command_line;
     eval.eval.progress = !g->quiet;

@@ -355,21 +355,19 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
   if (name == "sasrec") return std::make_unique<SasrecRecommender>(load_sasrec(run_dir / "sasrec", ctx));
   if (name == "fast_only")
     return std::make_unique<ToolRecommender>(load_fast_rec(run_dir, ctx, options.fast), "fast_only");
-  if (name == "fast_rank") {
+  // fast_rank and fast_rank_slow: fast_rec(m) then rank_candidates(m, k), m the ranker's default.
+  auto fast_rank_steps = [&] {
     auto rank = load_rank_candidates(run_dir, ctx);
     const int m = static_cast<int>(rank->default_m());
-    std::vector<PlanStep> plan = {{load_fast_rec(run_dir, ctx, options.fast), {m, 0}}, {rank, {10, m}}};
-    return std::make_unique<ToolRecommender>(std::move(plan), "fast_rank");
-  }
+    return std::vector<PlanStep>{{load_fast_rec(run_dir, ctx, options.fast), {m, 0}}, {rank, {10, m}}};
+  };
+  if (name == "fast_rank") return std::make_unique<ToolRecommender>(fast_rank_steps(), "fast_rank");
   if (name == "slow")
     return std::make_unique<ToolRecommender>(load_think_and_rec(run_dir, ctx, options.slow, options.reasoner),
                                              "slow");
   if (name == "fast_rank_slow") {
-    auto rank = load_rank_candidates(run_dir, ctx);
-    const int m = static_cast<int>(rank->default_m());
-    std::vector<PlanStep> plan = {{load_fast_rec(run_dir, ctx, options.fast), {m, 0}},
-                                  {rank, {10, m}},
-                                  {load_think_and_rec(run_dir, ctx, options.slow, options.reasoner), {10, 0}}};
+    auto plan = fast_rank_steps();
+    plan.push_back({load_think_and_rec(run_dir, ctx, options.slow, options.reasoner), {10, 0}});
     return std::make_unique<ToolRecommender>(std::move(plan), "fast_rank_slow");
   }
   if (name == "twistar" || name == "twistar_sft" || name == "router_threshold" || name == "router_random") {
