@@ -478,6 +478,21 @@ LoopResult train_grpo(PlannerPolicy& policy, PlannerPolicy& reference, const Epi
   return run_training_loop("planner grpo", dir, policy.ptr(), optimizer, identity, o.grpo, cb, control);
 }
 
+/// The βs the holdout sweep tries: the training grid and, between neighbours, their geometric mean
+/// (half the upper one next to 0). The policy reads β as a continuous input, so the served β need not
+/// be a grid point; a coarse grid would otherwise leave much of the latency cap unused.
+std::vector<double> selection_betas(const std::vector<double>& grid) {
+  std::vector<double> g = grid;
+  std::sort(g.begin(), g.end());
+  g.erase(std::unique(g.begin(), g.end()), g.end());
+  std::vector<double> out;
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (i > 0) out.push_back(g[i - 1] > 0 ? std::sqrt(g[i - 1] * g[i]) : g[i] / 2);
+    out.push_back(g[i]);
+  }
+  return out;
+}
+
 /// The most accurate β whose holdout mean cost is within latency_share of think_and_rec's cost.
 double select_beta(const nlohmann::json& sweep, const CostModel& costs, double share) {
   double best_beta = -1, best_ndcg = -1;
@@ -597,7 +612,7 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
 
   // 4. The β sweep on the holdout users, the served β and the threshold router.
   nlohmann::json sweep = {{"sft", nlohmann::json::array()}, {"grpo", nlohmann::json::array()}};
-  for (double beta : options.betas) {
+  for (double beta : selection_betas(options.betas)) {
     auto g = simulate_policy(policy, table, held, beta, 0.0, options).to_json();
     g["beta"] = beta;
     sweep["grpo"].push_back(g);
@@ -607,7 +622,11 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
   }
   result.sweep = sweep;
   result.beta = options.beta >= 0 ? options.beta : select_beta(sweep["grpo"], table.costs, options.latency_share);
-  result.threshold = tune_threshold(table, train, result.beta, options.max_calls, options.invalid_penalty);
+  // The threshold router is tuned by the same rule as the served β: the most accurate within the
+  // latency cap (on the training users; reported on the holdout ones).
+  const double cap_ms = options.latency_share * table.costs.of(kThink);
+  result.threshold = tune_threshold(table, train, cap_ms, options.max_calls).rule;
+  const auto threshold_held = replay_threshold(table, held, result.threshold, options.max_calls);
   auto at_beta = simulate_policy(policy, table, held, result.beta, 0.0, options);
   nlohmann::json shares = nlohmann::json::array();
   for (int p = 0; p < kNumPlans; ++p) shares.push_back(at_beta.plan_shares[p]);
@@ -619,6 +638,9 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
                             {"max_calls", options.max_calls},
                             {"reasoner", options.reasoner},
                             {"holdout_plan_shares", shares},
+                            {"threshold_holdout", {{"ndcg@10", threshold_held.ndcg10},
+                                                   {"cost_ms", threshold_held.cost_ms},
+                                                   {"slow_rate", threshold_held.slow_rate}}},
                             {"policy", options.policy.to_json()},
                             {"sweep", sweep}};
   write_file_atomic(dir / "planner.json", planner.dump(2) + "\n");
@@ -629,9 +651,10 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
        : t >= 1e29  ? std::string("always thinks")
                     : fmt::format("thinks below a top score of {:.3f}", t)) +
       (result.threshold.after_rank ? " (after ranking)" : "");
-  spdlog::info("planner: served beta {} (holdout ndcg@10 {:.4f}, cost {:.2f} ms, slow rate {:.1f}%); the threshold "
-               "router {}",
-               result.beta, at_beta.ndcg10, at_beta.cost_ms, 100.0 * at_beta.slow_rate, router);
+  spdlog::info("planner: served beta {:.4g} (holdout ndcg@10 {:.4f}, cost {:.2f} ms, slow rate {:.1f}%); the "
+               "threshold router {} (holdout ndcg@10 {:.4f}, cost {:.2f} ms, slow rate {:.1f}%)",
+               result.beta, at_beta.ndcg10, at_beta.cost_ms, 100.0 * at_beta.slow_rate, router,
+               threshold_held.ndcg10, threshold_held.cost_ms, 100.0 * threshold_held.slow_rate);
   return result;
 }
 

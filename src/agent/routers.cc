@@ -1,6 +1,7 @@
 #include "agent/routers.h"
 
 #include <algorithm>
+#include <optional>
 #include <string_view>
 
 #include "core/error.h"
@@ -30,33 +31,43 @@ std::vector<int> ThresholdRouter::decide(const std::vector<const Sequence*>&, co
   return out;
 }
 
-ThresholdRule tune_threshold(const EpisodeTable& table, const std::vector<size_t>& users, double beta, int max_calls,
-                             double invalid_penalty) {
+ThresholdOutcome replay_threshold(const EpisodeTable& table, const std::vector<size_t>& users, ThresholdRule rule,
+                                  int max_calls) {
+  ThresholdRouter router(rule);
+  ThresholdOutcome out{rule};
+  for (size_t i : users) {
+    const auto& u = table.users[i];
+    EpisodeState s;
+    while (!s.done) replay_step(u, s, router.decide({}, {s}, 0.0, 0.0)[0], table.costs, max_calls);
+    auto [ndcg, cost] = episode_outcome(u, s, table.costs);
+    out.ndcg10 += ndcg;
+    out.cost_ms += cost;
+    out.slow_rate += calls_think(s);
+  }
+  const double n = std::max<double>(1.0, static_cast<double>(users.size()));
+  out.ndcg10 /= n;
+  out.cost_ms /= n;
+  out.slow_rate /= n;
+  return out;
+}
+
+ThresholdOutcome tune_threshold(const EpisodeTable& table, const std::vector<size_t>& users, double max_cost_ms,
+                                int max_calls) {
   std::vector<float> tops;
   for (size_t i : users) tops.push_back(table.users[i].stats[kListWide].top);
   if (tops.empty()) return {};
   std::sort(tops.begin(), tops.end());
-  ThresholdRule best{-1e30, false};
-  double best_r = -1e30;
+  std::optional<ThresholdOutcome> best, cheapest;
   for (bool after_rank : {false, true}) {
     for (int q = 0; q <= 40; ++q) {
       // q = 0: never think (every top score passes); q = 40: always think.
       const double t = q == 0 ? -1e30 : q == 40 ? 1e30 : tops[(tops.size() - 1) * static_cast<size_t>(q) / 40];
-      ThresholdRouter router({t, after_rank});
-      double reward = 0;
-      for (size_t i : users) {
-        const auto& u = table.users[i];
-        EpisodeState s;
-        while (!s.done) replay_step(u, s, router.decide({}, {s}, beta, 0)[0], table.costs, max_calls);
-        reward += episode_reward(u, s, beta, invalid_penalty, table.costs);
-      }
-      if (reward > best_r + 1e-12) {
-        best_r = reward;
-        best = {t, after_rank};
-      }
+      const auto o = replay_threshold(table, users, {t, after_rank}, max_calls);
+      if (o.cost_ms <= max_cost_ms && (!best || o.ndcg10 > best->ndcg10 + 1e-12)) best = o;
+      if (!cheapest || o.cost_ms < cheapest->cost_ms - 1e-12) cheapest = o;
     }
   }
-  return best;
+  return best ? *best : *cheapest;
 }
 
 RandomRouter::RandomRouter(std::array<double, kNumPlans> shares, uint64_t seed) : shares_(shares), seed_(seed) {

@@ -34,11 +34,22 @@ class ThresholdRouter : public Policy {
   ThresholdRule rule_;
 };
 
-/// Tunes the rule on the table's users at β: the best mean reward over both arms and thresholds at the
-/// quantiles of fast_rec(wide)'s top score (so slow rates from 0 to 100%); ties keep the first found
-/// (lower thresholds, the arm without ranking).
-ThresholdRule tune_threshold(const EpisodeTable& table, const std::vector<size_t>& users, double beta, int max_calls,
-                             double invalid_penalty);
+/// A threshold rule's replay on users of the table: mean NDCG@10, mean cost and the share that thought.
+struct ThresholdOutcome {
+  ThresholdRule rule;
+  double ndcg10 = 0, cost_ms = 0, slow_rate = 0;
+};
+
+/// Replays the rule on `users` of the table.
+ThresholdOutcome replay_threshold(const EpisodeTable& table, const std::vector<size_t>& users, ThresholdRule rule,
+                                  int max_calls);
+
+/// Tunes the rule on the table's users under the planner's own selection rule: the most accurate
+/// (mean NDCG@10) over both arms and thresholds at the quantiles of fast_rec(wide)'s top score (slow
+/// rates from 0 to 100%) whose mean cost is within max_cost_ms; ties keep the first found (lower
+/// thresholds, the arm without ranking). When no rule fits, the cheapest.
+ThresholdOutcome tune_threshold(const EpisodeTable& table, const std::vector<size_t>& users, double max_cost_ms,
+                                int max_calls);
 
 /// A fixed plan per request, drawn at random with the given shares (seeded by the history, so a
 /// request always gets the same plan).

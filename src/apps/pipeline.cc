@@ -312,6 +312,9 @@ TrainStageOutcome run_planner_stage(const Dataset& data, const PlannerOptions& o
   // The episodes are the slow tool's answers under its search settings: other settings (e.g. new
   // defaults) make the planner stale.
   config["think_and_rec"] = ThinkAndRecOptions{}.to_json();
+  // Selection rules (planner.json, not the weights): 2 = the threshold router tuned under the same
+  // latency cap as the served β, and β chosen over the grid and its midpoints.
+  config["selection"] = 2;
   if (!force)
     if (auto done = reusable_stage(dir, "planner", config, inputs)) return *done;
   if (force && fs::exists(dir)) fs::remove_all(dir);

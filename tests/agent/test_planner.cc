@@ -468,10 +468,20 @@ TEST(Planner, LearnsWhichRequestsDeserveThinkingAndTradesItForLatency) {
                 table.users[some[i]].ndcg[replayed[i].list], 1e-6);
   }
 
-  // Routers in the same loop: the threshold router tuned at β = 0 thinks where fast_rec is unsure;
-  // the random router follows its mix.
-  const ThresholdRule rule = tune_threshold(table, all, 0.0, o.max_calls, o.invalid_penalty);
+  // Routers in the same loop: the threshold router tuned without a latency cap thinks where fast_rec
+  // is unsure; the random router follows its mix.
+  const ThresholdRule rule = tune_threshold(table, all, 1e9, o.max_calls).rule;
   EXPECT_FALSE(rule.after_rank);  // thinking after ranking gives the scripted think's own list, dearer
+  // Under a cap below think_and_rec's cost it thinks only as much as the cap allows, and its replay
+  // is what the tuning measured.
+  const double cap = 0.5 * table.costs.of(kThink);
+  const auto capped = tune_threshold(table, all, cap, o.max_calls);
+  EXPECT_LE(capped.cost_ms, cap);
+  EXPECT_LT(capped.slow_rate, 1.0);
+  const auto again = replay_threshold(table, all, capped.rule, o.max_calls);
+  EXPECT_DOUBLE_EQ(again.ndcg10, capped.ndcg10);
+  EXPECT_DOUBLE_EQ(again.cost_ms, capped.cost_ms);
+  EXPECT_GE(replay_threshold(table, all, rule, o.max_calls).ndcg10, capped.ndcg10);
   ThresholdRouter router(rule);
   std::vector<RequestState> two(2);
   two[0].history = {0};
@@ -549,7 +559,11 @@ TEST(Planner, TrainingResumesAndTheTableRoundTrips) {
   EXPECT_THROW(EpisodeTable::from_json(j, "episodes.json"), InputError);
   auto planner = nlohmann::json::parse(read_file(run / "planner" / "planner.json"));
   EXPECT_TRUE(planner.contains("beta"));
-  EXPECT_EQ(planner.at("sweep").at("grpo").size(), o.betas.size());
+  // The holdout sweep tries the grid and the geometric midpoints between its neighbours: 0, 25, 50.
+  const auto& sweep = planner.at("sweep").at("grpo");
+  ASSERT_EQ(sweep.size(), 2 * o.betas.size() - 1);
+  EXPECT_DOUBLE_EQ(sweep[1].at("beta").get<double>(), 25.0);
+  EXPECT_TRUE(planner.at("threshold_holdout").contains("cost_ms"));
 }
 
 }  // namespace
