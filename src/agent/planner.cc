@@ -658,16 +658,19 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
   return result;
 }
 
-Toolbox load_toolbox(const fs::path& run_dir, const Context& ctx, const std::string& reasoner, int wide) {
+Toolbox load_toolbox(const fs::path& run_dir, const Context& ctx, const std::string& reasoner, int wide,
+                     std::shared_ptr<ThinkMemo> memo) {
   Toolbox t;
   t.fast = load_fast_rec(run_dir, ctx);
   t.rank = load_rank_candidates(run_dir, ctx);
-  t.think = load_think_and_rec(run_dir, ctx, {}, reasoner);
+  auto think = load_think_and_rec(run_dir, ctx, {}, reasoner);
+  think->set_memo(std::move(memo));
+  t.think = think;
   t.wide = wide;
   return t;
 }
 
-PlannerAssets load_planner(const fs::path& run_dir, const Context& ctx) {
+PlannerAssets load_planner(const fs::path& run_dir, const Context& ctx, std::shared_ptr<ThinkMemo> memo) {
   const fs::path dir = run_dir / "planner", json_path = dir / "planner.json";
   for (const fs::path& p : {json_path, dir / "model.pt", dir / "sft.pt"})
     if (!fs::exists(p)) throw_input_error("{}: missing; run `twistar train planner --run {}` first", p.string(),
@@ -695,7 +698,7 @@ PlannerAssets load_planner(const fs::path& run_dir, const Context& ctx) {
   } catch (const nlohmann::json::exception& e) {
     throw_input_error("{}: {}", json_path.string(), e.what());
   }
-  a.tools = load_toolbox(run_dir, ctx, o.reasoner, o.wide);
+  a.tools = load_toolbox(run_dir, ctx, o.reasoner, o.wide, std::move(memo));
   const SidMap sids = SidMap::load(run_dir / "sid" / "sid_map.json");
   // The popularity buffer comes back with the weights.
   const std::vector<int64_t> no_popularity(static_cast<size_t>(sids.num_items()), 0);

@@ -42,6 +42,8 @@
 
 namespace twistar {
 
+class ThinkMemo;
+
 struct PlannerOptions {
   PlannerPolicyOptions policy;
   /// The β grid (NDCG per second of latency) GRPO samples from and the sweep reports.
@@ -172,9 +174,11 @@ struct PlannerAssets {
 
 /// Loads run/planner with the run's tools (run/sidgen, run/ranker, run/<reasoner>). Throws InputError
 /// naming what to run when something is missing.
-PlannerAssets load_planner(const std::filesystem::path& run_dir, const Context& ctx);
+PlannerAssets load_planner(const std::filesystem::path& run_dir, const Context& ctx,
+                           std::shared_ptr<ThinkMemo> memo = nullptr);
 
 /// The three tools from a run directory.
-Toolbox load_toolbox(const std::filesystem::path& run_dir, const Context& ctx, const std::string& reasoner, int wide);
+Toolbox load_toolbox(const std::filesystem::path& run_dir, const Context& ctx, const std::string& reasoner, int wide,
+                     std::shared_ptr<ThinkMemo> memo = nullptr);
 
 }  // namespace twistar

@@ -303,15 +303,38 @@ std::vector<Observation> ThinkAndRec::run(std::vector<RequestState>& requests, c
   for (bool exclude : {true, false}) {
     const auto& idx = exclude ? with : without;
     if (idx.empty()) continue;
-    std::vector<Sequence> hist;
-    for (size_t i : idx) hist.push_back(requests[i].history);
-    auto found = think_and_rec_search(model_, sids_->trie(), tokenizer_.get(), hist, options_, args.k, exclude,
-                                      rationale_, aids_);
+    // The requests' own answers: from the memo when it has them, the rest searched as one batch.
+    std::vector<ThinkMemo::Entry> own(idx.size());
+    std::vector<std::string> keys(idx.size());
+    std::vector<size_t> todo;
+    const bool memo = memo_ && memo_->active();
+    for (size_t j = 0; j < idx.size(); ++j) {
+      if (memo) {
+        const Sequence& h = requests[idx[j]].history;
+        keys[j] = fmt::format("{}|{}|", args.k, exclude) +
+                  std::string(reinterpret_cast<const char*>(h.data()), h.size() * sizeof(ItemIndex));
+        if (auto hit = memo_->find(keys[j])) {
+          own[j] = std::move(*hit);
+          continue;
+        }
+      }
+      todo.push_back(j);
+    }
+    if (!todo.empty()) {
+      std::vector<Sequence> hist;
+      for (size_t j : todo) hist.push_back(requests[idx[j]].history);
+      auto found = think_and_rec_search(model_, sids_->trie(), tokenizer_.get(), hist, options_, args.k, exclude,
+                                        rationale_, aids_);
+      for (size_t t = 0; t < todo.size(); ++t) {
+        own[todo[t]] = {std::move(found.rankings[t]), std::move(found.rationales[t])};
+        if (memo) memo_->put(keys[todo[t]], own[todo[t]]);
+      }
+    }
     for (size_t j = 0; j < idx.size(); ++j) {
       const RequestState& request = requests[idx[j]];
-      out[idx[j]].items = after_rank(request) ? after_ranking(request.candidates, std::move(found.rankings[j]), args.k)
-                                              : std::move(found.rankings[j]);
-      out[idx[j]].rationale = std::move(found.rationales[j]);
+      out[idx[j]].items = after_rank(request) ? after_ranking(request.candidates, std::move(own[j].items), args.k)
+                                              : std::move(own[j].items);
+      out[idx[j]].rationale = std::move(own[j].rationale);
     }
   }
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -321,6 +344,24 @@ std::vector<Observation> ThinkAndRec::run(std::vector<RequestState>& requests, c
     record(requests[i], out[i]);
   }
   return out;
+}
+
+std::optional<ThinkMemo::Entry> ThinkMemo::find(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return std::nullopt;
+  ++hits_;
+  return it->second;
+}
+
+void ThinkMemo::put(std::string key, Entry entry) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  entries_.insert_or_assign(std::move(key), std::move(entry));
+}
+
+size_t ThinkMemo::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_.size();
 }
 
 Ranking ThinkAndRec::after_ranking(const Ranking& ranked, Ranking own, int k) const {

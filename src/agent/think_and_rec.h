@@ -26,10 +26,14 @@
 // options, the vocabulary, the stages' metrics and the kept stage. The tokenizer is
 // run/knowledge/tokenizer.model (its hash is in the manifest).
 #pragma once
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 #include "agent/grounding.h"
 #include "agent/tool.h"
@@ -191,6 +195,33 @@ void add_proposals(SidGenerator& decoder, const torch::Tensor& h, const std::vec
                    const std::vector<Sequence>& histories, bool exclude_history, int64_t n,
                    const RationaleGrounding& grounding, std::vector<Ranking>& rankings);
 
+/// think_and_rec's own answers (its list before any fusion, and the rationale), kept per request for
+/// the length of one evaluation: a request's search depends only on its history, k and the exclusion
+/// (each request's samples are seeded by its history), so every system of `twistar eval` that thinks
+/// for the same user (slow, fast_rank_slow, the routers, twistar at each β) can share one search.
+/// Switched off while the evaluator times requests, so latency is always measured on real searches.
+/// Thread-safe.
+class ThinkMemo {
+ public:
+  struct Entry {
+    Ranking items;
+    std::string rationale;
+  };
+  void set_active(bool on) { active_ = on; }
+  bool active() const { return active_; }
+  std::optional<Entry> find(const std::string& key) const;
+  void put(std::string key, Entry entry);
+  size_t size() const;
+  /// Searches answered from the memo since it was made.
+  size_t hits() const { return hits_; }
+
+ private:
+  std::atomic<bool> active_{true};
+  mutable std::atomic<size_t> hits_{0};
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
 class ThinkAndRec : public Tool {
  public:
   /// `aids` are required as options.grammar and options.ground ask (load_think_and_rec reads them
@@ -203,6 +234,8 @@ class ThinkAndRec : public Tool {
   /// fuse_rankings with the options' fuse weight and offset.
   Ranking after_ranking(const Ranking& ranked, Ranking own, int k) const override;
   const ThinkAndRecOptions& options() const { return options_; }
+  /// Shares searches through `memo` while it is active (nullptr: none).
+  void set_memo(std::shared_ptr<ThinkMemo> memo) { memo_ = std::move(memo); }
 
  private:
   mutable Reasoner model_;
@@ -211,6 +244,7 @@ class ThinkAndRec : public Tool {
   bool rationale_;
   ThinkAndRecOptions options_;
   RationaleAids aids_;
+  std::shared_ptr<ThinkMemo> memo_;
 };
 
 struct ReasonerTrainResult {

@@ -345,7 +345,7 @@ TrainStageOutcome run_planner_stage(const Dataset& data, const PlannerOptions& o
 
 std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset& data,
                                          const fs::path& run_dir, const Context& ctx,
-                                         const EvalStageOptions& options) {
+                                         const EvalStageOptions& options, std::shared_ptr<ThinkMemo> memo) {
   auto train = training_parts(data);
   if (name == "mostpop")
     return std::make_unique<MostPopRecommender>(item_popularity(train, data.num_items()));
@@ -365,16 +365,19 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
     return std::vector<PlanStep>{{load_fast_rec(run_dir, ctx, options.fast), {m, 0}}, {rank, {10, m}}};
   };
   if (name == "fast_rank") return std::make_unique<ToolRecommender>(fast_rank_steps(), "fast_rank");
-  if (name == "slow")
-    return std::make_unique<ToolRecommender>(load_think_and_rec(run_dir, ctx, options.slow, options.reasoner),
-                                             "slow");
+  auto think = [&] {
+    auto t = load_think_and_rec(run_dir, ctx, options.slow, options.reasoner);
+    t->set_memo(memo);
+    return t;
+  };
+  if (name == "slow") return std::make_unique<ToolRecommender>(think(), "slow");
   if (name == "fast_rank_slow") {
     auto plan = fast_rank_steps();
-    plan.push_back({load_think_and_rec(run_dir, ctx, options.slow, options.reasoner), {10, 0}});
+    plan.push_back({think(), {10, 0}});
     return std::make_unique<ToolRecommender>(std::move(plan), "fast_rank_slow");
   }
   if (name == "twistar" || name == "twistar_sft" || name == "router_threshold" || name == "router_random") {
-    auto planner = load_planner(run_dir, ctx);
+    auto planner = load_planner(run_dir, ctx, memo);
     AgentOptions agent;
     agent.beta = options.planner_beta >= 0 ? options.planner_beta : planner.beta;
     agent.budget_ms = options.budget_ms;
@@ -405,13 +408,21 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
   }
   std::vector<EvalResult> results;
   EvalStageOptions opts = options;
+  // One memo of think_and_rec's searches for every system's ranking pass (each times real searches).
+  auto memo = std::make_shared<ThinkMemo>();
+  EvalOptions eval = options.eval;
+  eval.before_timing = [memo] { memo->set_active(false); };
+  auto evaluate_shared = [&](const Recommender& system, const EvalOptions& o) {
+    memo->set_active(true);
+    return evaluate(system, examples, o);
+  };
   for (const auto& name : options.systems) {
     if (name == "oracle") continue;  // after the others
     auto t0 = std::chrono::steady_clock::now();
-    auto system = make_system(name, data, run_dir, ctx, opts);
+    auto system = make_system(name, data, run_dir, ctx, opts, memo);
     double build_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    EvalResult r = evaluate(*system, examples, options.eval);
+    EvalResult r = evaluate_shared(*system, eval);
     if (name == "sasrec" || name == "fast_only" || name == "fast_rank") {
       auto m = Manifest::load(run_dir / (name == "sasrec" ? "sasrec" : name == "fast_only" ? "sidgen" : "ranker"));
       r.extra["train_seconds"] = m ? m->wall_seconds : 0.0;
@@ -448,9 +459,9 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
         for (double beta : options.planner_betas) {
           agent->reset_counts();
           agent->set_beta(beta);
-          EvalOptions quiet = options.eval;
+          EvalOptions quiet = eval;
           quiet.throughput_batch = 0;
-          EvalResult b = evaluate(*agent, examples, quiet);
+          EvalResult b = evaluate_shared(*agent, quiet);
           sweep.push_back({{"beta", beta}, {"ndcg@10", b.metrics["ndcg@10"]}, {"recall@10", b.metrics["recall@10"]},
                            {"latency_ms", b.latency.to_json()}, {"slow_rate", agent->slow_rate()}});
           spdlog::info("twistar at beta {}: ndcg@10 {:.4f}, mean {:.2f} ms, slow rate {:.1f}%", beta,

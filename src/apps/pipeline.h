@@ -100,10 +100,12 @@ struct EvalStageOptions {
   std::string command;
 };
 
-/// Builds one named system from the run directory (statistics from training parts only).
+/// Builds one named system from the run directory (statistics from training parts only). Systems that
+/// think share think_and_rec's searches through `memo` when one is given.
 std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset& data,
                                          const std::filesystem::path& run_dir, const Context& ctx,
-                                         const EvalStageOptions& options);
+                                         const EvalStageOptions& options,
+                                         std::shared_ptr<ThinkMemo> memo = nullptr);
 
 /// Evaluates the systems and writes run/eval/results.{json,md}; returns the results document.
 nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& options,

@@ -106,6 +106,7 @@ EvalResult evaluate(const Recommender& recommender, const std::vector<Example>& 
   MetricAccumulator acc;
   for (int r : result.ranks) acc.add_rank(r);
   result.metrics = acc.summary();
+  if (options.before_timing) options.before_timing();
   result.latency = time_requests(recommender, examples, ropts, options.latency_requests);
   result.throughput = measure_throughput(recommender, examples, ropts, options.latency_requests,
                                          options.throughput_batch, options.throughput_threads);

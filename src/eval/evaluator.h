@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ struct EvalOptions {
   size_t throughput_threads = 2;
   /// Show a progress bar.
   bool progress = true;
+  /// Called after the ranking pass, before latency and throughput are measured (e.g. to switch off
+  /// an answer memo shared by the systems' ranking passes).
+  std::function<void()> before_timing;
 
   void validate() const;
 };

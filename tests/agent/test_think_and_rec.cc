@@ -283,6 +283,36 @@ TEST(ThinkAndRecStage, TrainsResumesReusesAndServesTheTool) {
   EXPECT_EQ(fused.front().item, own.back().item);  // the ranking's head, the thought's tail
   EXPECT_EQ(after.candidates.front().item, fused.front().item);
 
+  // A memo shares searches between tools (the systems of one evaluation): the second tool answers
+  // from it, with the same lists and rationales, and still fuses after rank_candidates.
+  auto memo = std::make_shared<ThinkMemo>();
+  auto first_tool = load_think_and_rec(run.dir.path(), run.ctx, fusing);
+  auto second_tool = load_think_and_rec(run.dir.path(), run.ctx, fusing);
+  first_tool->set_memo(memo);
+  second_tool->set_memo(memo);
+  RequestState again = thought;
+  again.calls.clear();
+  const auto searched = first_tool->run_one(again, {7, 0});
+  EXPECT_EQ(memo->size(), 1u);
+  EXPECT_EQ(memo->hits(), 0u);
+  RequestState again_after = after;
+  again_after.candidates = ranked;
+  again_after.calls = {"fast_rec", "rank_candidates"};
+  const auto remembered = second_tool->run_one(again_after, {7, 0});
+  EXPECT_EQ(memo->hits(), 1u);
+  ASSERT_EQ(remembered.items.size(), fused.size());
+  for (size_t r = 0; r < fused.size(); ++r) EXPECT_EQ(remembered.items[r].item, fused[r].item);
+  EXPECT_EQ(remembered.rationale, searched.rationale);
+  // Another k or another history is another search; an inactive memo is neither read nor written.
+  RequestState other_k = thought;
+  first_tool->run_one(other_k, {5, 0});
+  EXPECT_EQ(memo->size(), 2u);
+  memo->set_active(false);
+  RequestState off = thought;
+  EXPECT_EQ(first_tool->run_one(off, {7, 0}).rationale, searched.rationale);
+  EXPECT_EQ(memo->hits(), 1u);
+  EXPECT_EQ(memo->size(), 2u);
+
   // The ablation without rationales writes none.
   auto plain = o;
   plain.rationale = false;

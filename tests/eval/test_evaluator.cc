@@ -79,6 +79,14 @@ TEST(Evaluator, ThroughputServesEveryTimedRequestInBatches) {
   // ranking (10, batches of 2) + latency (1 warm-up + 10) + throughput (4 warm-up + 10)
   EXPECT_EQ(rec.seen.load(), 35u);
   EXPECT_EQ(rec.max_batch.load(), 4u);
+  // before_timing runs once, between the ranking pass and the timed requests.
+  Counting timed;
+  size_t seen_before_timing = 0;
+  o.before_timing = [&] { seen_before_timing = timed.seen.load(); };
+  evaluate(timed, ex, o);
+  EXPECT_EQ(seen_before_timing, 10u);
+  EXPECT_EQ(timed.seen.load(), 35u);
+  o.before_timing = nullptr;
   o.throughput_batch = 0;
   auto none = evaluate(IndexOrder(), ex, o);
   EXPECT_EQ(none.throughput, 0.0);
