@@ -664,7 +664,7 @@ Toolbox load_toolbox(const fs::path& run_dir, const Context& ctx, const std::str
   t.fast = load_fast_rec(run_dir, ctx);
   t.rank = load_rank_candidates(run_dir, ctx);
   auto think = load_think_and_rec(run_dir, ctx, {}, reasoner);
-  think->set_memo(std::move(memo));
+  think->set_memo(std::move(memo), (run_dir / reasoner).string());
   t.think = think;
   t.wide = wide;
   return t;

@@ -311,7 +311,7 @@ std::vector<Observation> ThinkAndRec::run(std::vector<RequestState>& requests, c
     for (size_t j = 0; j < idx.size(); ++j) {
       if (memo) {
         const Sequence& h = requests[idx[j]].history;
-        keys[j] = fmt::format("{}|{}|", args.k, exclude) +
+        keys[j] = fmt::format("{}|{}|{}|", memo_scope_, args.k, exclude) +
                   std::string(reinterpret_cast<const char*>(h.data()), h.size() * sizeof(ItemIndex));
         if (auto hit = memo_->find(keys[j])) {
           own[j] = std::move(*hit);
@@ -362,6 +362,11 @@ void ThinkMemo::put(std::string key, Entry entry) {
 size_t ThinkMemo::size() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return entries_.size();
+}
+
+void ThinkAndRec::set_memo(std::shared_ptr<ThinkMemo> memo, const std::string& source) {
+  memo_ = std::move(memo);
+  memo_scope_ = fmt::format("{}|{}|{}", source, options_.to_json().dump(), rationale_);
 }
 
 Ranking ThinkAndRec::after_ranking(const Ranking& ranked, Ranking own, int k) const {

@@ -234,8 +234,9 @@ class ThinkAndRec : public Tool {
   /// fuse_rankings with the options' fuse weight and offset.
   Ranking after_ranking(const Ranking& ranked, Ranking own, int k) const override;
   const ThinkAndRecOptions& options() const { return options_; }
-  /// Shares searches through `memo` while it is active (nullptr: none).
-  void set_memo(std::shared_ptr<ThinkMemo> memo) { memo_ = std::move(memo); }
+  /// Shares searches through `memo` while it is active (nullptr: none). Only tools of the same
+  /// reasoner (`source`, e.g. its directory) and the same search options share entries.
+  void set_memo(std::shared_ptr<ThinkMemo> memo, const std::string& source = "");
 
  private:
   mutable Reasoner model_;
@@ -245,6 +246,8 @@ class ThinkAndRec : public Tool {
   ThinkAndRecOptions options_;
   RationaleAids aids_;
   std::shared_ptr<ThinkMemo> memo_;
+  /// Every memo key starts with it: the reasoner, the search options and whether it writes rationales.
+  std::string memo_scope_;
 };
 
 struct ReasonerTrainResult {

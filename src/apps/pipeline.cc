@@ -367,7 +367,7 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
   if (name == "fast_rank") return std::make_unique<ToolRecommender>(fast_rank_steps(), "fast_rank");
   auto think = [&] {
     auto t = load_think_and_rec(run_dir, ctx, options.slow, options.reasoner);
-    t->set_memo(memo);
+    t->set_memo(memo, (run_dir / options.reasoner).string());
     return t;
   };
   if (name == "slow") return std::make_unique<ToolRecommender>(think(), "slow");

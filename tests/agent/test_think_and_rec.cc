@@ -303,15 +303,29 @@ TEST(ThinkAndRecStage, TrainsResumesReusesAndServesTheTool) {
   ASSERT_EQ(remembered.items.size(), fused.size());
   for (size_t r = 0; r < fused.size(); ++r) EXPECT_EQ(remembered.items[r].item, fused[r].item);
   EXPECT_EQ(remembered.rationale, searched.rationale);
-  // Another k or another history is another search; an inactive memo is neither read nor written.
+  // Another k, another reasoner or other search options is another search; an inactive memo is
+  // neither read nor written.
   RequestState other_k = thought;
   first_tool->run_one(other_k, {5, 0});
   EXPECT_EQ(memo->size(), 2u);
+  auto other_source = load_think_and_rec(run.dir.path(), run.ctx, fusing);
+  other_source->set_memo(memo, "another reasoner");
+  RequestState other_reasoner = thought;
+  other_source->run_one(other_reasoner, {7, 0});
+  EXPECT_EQ(memo->size(), 3u);
+  ThinkAndRecOptions two_samples = fusing;
+  two_samples.samples = fusing.samples + 1;
+  auto other_options = load_think_and_rec(run.dir.path(), run.ctx, two_samples);
+  other_options->set_memo(memo);
+  RequestState other_search = thought;
+  other_options->run_one(other_search, {7, 0});
+  EXPECT_EQ(memo->size(), 4u);
+  EXPECT_EQ(memo->hits(), 1u);
   memo->set_active(false);
   RequestState off = thought;
   EXPECT_EQ(first_tool->run_one(off, {7, 0}).rationale, searched.rationale);
   EXPECT_EQ(memo->hits(), 1u);
-  EXPECT_EQ(memo->size(), 2u);
+  EXPECT_EQ(memo->size(), 4u);
 
   // The ablation without rationales writes none.
   auto plain = o;
