@@ -91,6 +91,7 @@ nlohmann::json PlannerOptions::to_json() const {
   j["sft"] = s;
   j["grpo"] = g;
   j["group"] = group;
+  if (group_mode != "sample") j["group_mode"] = group_mode;  // absent in planners trained before it
   j["ppo_epochs"] = ppo_epochs;
   j["sample_explore"] = sample_explore;
   j["clip"] = clip;
@@ -116,6 +117,7 @@ void PlannerOptions::read(const nlohmann::json& j) {
   if (j.contains("sft")) sft.read(j.at("sft"));
   if (j.contains("grpo")) grpo.read(j.at("grpo"));
   group = j.value("group", group);
+  group_mode = j.value("group_mode", group_mode);
   ppo_epochs = j.value("ppo_epochs", ppo_epochs);
   sample_explore = j.value("sample_explore", sample_explore);
   clip = j.value("clip", clip);
@@ -140,6 +142,8 @@ void PlannerOptions::validate() const {
   if (!(invalid_penalty >= 0)) throw_input_error("planner: invalid_penalty must be >= 0");
   if (!(explore >= 0 && explore <= 1)) throw_input_error("planner: explore = {} must be in [0, 1]", explore);
   if (group < 2) throw_input_error("planner: group = {} must be at least 2", group);
+  if (group_mode != "sample" && group_mode != "plans")
+    throw_input_error("planner: group_mode = '{}' must be 'sample' or 'plans'", group_mode);
   if (ppo_epochs < 1) throw_input_error("planner: ppo_epochs = {} must be positive", ppo_epochs);
   if (!(sample_explore >= 0 && sample_explore < 1))
     throw_input_error("planner: sample_explore = {} must be in [0, 1)", sample_explore);
@@ -370,6 +374,57 @@ LoopResult train_grpo(PlannerPolicy& policy, PlannerPolicy& reference, const Epi
     const size_t per = static_cast<size_t>(o.grpo.batch_size);
     for (size_t start = 0; start < order.size(); start += per) {
       const size_t end = std::min(order.size(), start + per);
+      if (o.group_mode == "plans") {
+        // The group is every canonical plan, weighted by its probability under the policy: the
+        // episode table holds each plan's outcome, so the expected reward and its gradient are exact
+        // where sampled trajectories would only rarely try a plan a confident warm-up policy avoids.
+        // Advantages as below (centred on the group, scaled by the batch's spread); no ratio clip,
+        // since nothing is sampled.
+        DecisionBatch b;
+        std::vector<int64_t> actions, rows;
+        std::vector<float> adv;
+        for (size_t r = start; r < end; ++r) {
+          const double beta = o.betas[rng() % o.betas.size()];
+          const double budget = unit(rng) < o.budget_share ? o.budgets_ms[rng() % o.budgets_ms.size()] : 0.0;
+          const auto& u = table.users[order[r]];
+          std::array<double, kNumPlans> rew{};
+          double mean = 0;
+          for (int p = 0; p < kNumPlans; ++p) {
+            EpisodeState st;
+            for (int a : plan_actions(p)) {
+              add_decision(b, u, st, beta, budget, table.costs);  // an unaffordable step: probability 0
+              actions.push_back(a);
+              rows.push_back(static_cast<int64_t>(adv.size()) + p);
+              replay_step(u, st, a, table.costs, o.max_calls);
+            }
+            rew[p] = episode_reward(u, st, beta, o.invalid_penalty, table.costs);
+            mean += rew[p] / kNumPlans;
+          }
+          for (int p = 0; p < kNumPlans; ++p) adv.push_back(static_cast<float>(rew[p] - mean));
+        }
+        double sq = 0;
+        for (float x : adv) sq += x * x;
+        const double scale = std::sqrt(sq / std::max<double>(1.0, static_cast<double>(adv.size())));
+        auto advt = torch::tensor(adv) / static_cast<float>(scale > 1e-12 ? scale : 1.0);
+        auto act = torch::tensor(actions, torch::kLong).unsqueeze(1);
+        auto rowt = torch::tensor(rows, torch::kLong);
+        torch::Tensor ref_logp;
+        {
+          torch::NoGradGuard no_grad;
+          ref_logp = masked_log_probs(reference, b);
+        }
+        for (int e = 0; e < o.ppo_epochs; ++e) {
+          auto logp = masked_log_probs(policy, b);
+          auto lp = logp.gather(1, act).squeeze(1);
+          auto plan_lp = torch::zeros({static_cast<int64_t>(adv.size())}).index_add(0, rowt, lp);
+          auto expected = (plan_lp.exp() * advt).sum() / static_cast<double>(end - start);
+          auto p = logp.exp();
+          auto kl = (p * (logp - ref_logp)).sum(1);
+          total += descend(optimizer, -expected + o.kl * kl.mean());
+          ++batches;
+        }
+        continue;
+      }
       // Sample G trajectories per user.
       struct Traj {
         size_t user;

@@ -69,6 +69,10 @@ struct PlannerOptions {
   /// GRPO: users per update, trajectories per user, PPO epochs per batch, clip, KL weight.
   TrainOptions grpo = default_grpo();
   int group = 8;
+  /// GRPO's group per user: "sample" draws `group` trajectories from the policy; "plans" takes every
+  /// canonical plan, weighted by its probability under the policy (exact expected reward, from the
+  /// episode table's recorded outcomes).
+  std::string group_mode = "sample";
   int ppo_epochs = 2;
   /// GRPO: share of each sampled decision drawn uniformly from the affordable calls (exploration
   /// beside a confident warm-up policy; the ratio is taken against this behaviour policy).

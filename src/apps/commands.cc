@@ -277,6 +277,10 @@ void add_planner_options(CLI::App* sub, PlannerOptions& o) {
   sub->add_option("--planner-invalid-penalty", o.invalid_penalty, "Reward penalty per invalid call");
   sub->add_option("--planner-explore", o.explore, "Warm-up: share of users relabelled with a random plan");
   sub->add_option("--planner-group", o.group, "GRPO: trajectories per user");
+  sub->add_option("--planner-group-mode", o.group_mode,
+                  "GRPO's group: sample (trajectories from the policy) or plans (every canonical plan, weighted "
+                  "by its probability)")
+      ->check(CLI::IsMember({"sample", "plans"}));
   sub->add_option("--planner-ppo-epochs", o.ppo_epochs, "GRPO: updates per sampled batch");
   sub->add_option("--planner-sample-explore", o.sample_explore,
                   "GRPO: share of sampled calls drawn uniformly (exploration)");

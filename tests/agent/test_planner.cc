@@ -444,6 +444,25 @@ TEST(Planner, LearnsWhichRequestsDeserveThinkingAndTradesItForLatency) {
   EXPECT_EQ(budget.slow_rate, 0.0);
   EXPECT_LE(budget.cost_ms, 5.0);
 
+  // GRPO over every canonical plan (exact expected reward) learns the same: think where it pays at
+  // β = 0, not at β = 50; the option travels with the options' identity.
+  auto po = o;
+  po.group_mode = "plans";
+  EXPECT_EQ(po.to_json().at("group_mode"), "plans");
+  EXPECT_FALSE(o.to_json().contains("group_mode"));  // planners trained before the option stay valid
+  auto pr = train_planner_on_table(table, sids, pop, po, ctx, run / "planner-plans", "toy", quiet);
+  ASSERT_TRUE(pr.finished);
+  PlannerPolicy plans(sids.sids(), sids.level_sizes(), std::vector<int64_t>(pop.size(), 0), o.policy);
+  torch::load(plans, (run / "planner-plans" / "model.pt").string());
+  plans->sync_host();
+  auto p0 = simulate_policy(plans, table, all, 0.0, 0.0, po);
+  EXPECT_GT(p0.ndcg10, 0.95);
+  EXPECT_GT(p0.slow_rate, 0.3);
+  EXPECT_LT(simulate_policy(plans, table, all, 50.0, 0.0, po).slow_rate, 0.1);
+  EXPECT_LE(simulate_policy(plans, table, all, 0.0, 5.0, po).cost_ms, 5.0);
+  po.group_mode = "all";
+  EXPECT_THROW(po.validate(), InputError);
+
   // The live loop makes exactly the replayed decisions.
   std::vector<size_t> some = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
   auto replayed = replay_policy(grpo, table, some, 0.0, 0.0, o);
