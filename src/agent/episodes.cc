@@ -184,6 +184,36 @@ EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example
   return table;
 }
 
+nlohmann::json SimSummary::to_json() const {
+  nlohmann::json shares;
+  for (int p = 0; p <= kNumPlans; ++p) shares[plan_name(p)] = plan_shares[p];
+  return {{"ndcg@10", ndcg10}, {"cost_ms", cost_ms}, {"reward", reward},
+          {"invalid", invalid}, {"slow_rate", slow_rate}, {"plan_shares", shares}};
+}
+
+SimSummary summarise_episodes(const EpisodeTable& table, const std::vector<size_t>& users,
+                              const std::vector<EpisodeState>& states, double beta, double invalid_penalty) {
+  SimSummary s;
+  for (size_t i = 0; i < users.size(); ++i) {
+    const auto& u = table.users[users[i]];
+    auto [ndcg, cost] = episode_outcome(u, states[i], table.costs);
+    s.ndcg10 += ndcg;
+    s.cost_ms += cost;
+    s.reward += episode_reward(u, states[i], beta, invalid_penalty, table.costs);
+    s.invalid += states[i].invalid;
+    s.plan_shares[plan_of(states[i])] += 1;
+    s.slow_rate += calls_think(states[i]);
+  }
+  const double n = std::max<double>(1.0, static_cast<double>(users.size()));
+  s.ndcg10 /= n;
+  s.cost_ms /= n;
+  s.reward /= n;
+  s.invalid /= n;
+  s.slow_rate /= n;
+  for (auto& v : s.plan_shares) v /= n;
+  return s;
+}
+
 const char* plan_name(int plan) { return plan >= 0 && plan < kNumPlans ? kPlanNames[plan] : "other"; }
 
 std::vector<int> plan_actions(int plan) {

@@ -82,4 +82,17 @@ double episode_reward(const UserEpisode& u, const EpisodeState& s, double beta, 
 /// Applies an action to a replayed episode: its recorded outcome and the cost model's cost.
 void replay_step(const UserEpisode& u, EpisodeState& s, int action, const CostModel& costs, int max_calls);
 
+/// Means over finished replayed episodes (a policy's or a router's) of users of the table.
+struct SimSummary {
+  double ndcg10 = 0, cost_ms = 0, reward = 0, invalid = 0;
+  std::array<double, kNumPlans + 1> plan_shares{};  // fast_only, fast_rank, slow, fast_rank_slow, other
+  /// Share of episodes that called think_and_rec.
+  double slow_rate = 0;
+  nlohmann::json to_json() const;
+};
+
+/// Summarises the finished episodes `states` of `users` (reward at β).
+SimSummary summarise_episodes(const EpisodeTable& table, const std::vector<size_t>& users,
+                              const std::vector<EpisodeState>& states, double beta, double invalid_penalty);
+
 }  // namespace twistar

@@ -156,13 +156,6 @@ void PlannerOptions::validate() const {
 
 // ---- replay ----
 
-nlohmann::json SimSummary::to_json() const {
-  nlohmann::json shares;
-  for (int p = 0; p <= kNumPlans; ++p) shares[plan_name(p)] = plan_shares[p];
-  return {{"ndcg@10", ndcg10}, {"cost_ms", cost_ms}, {"reward", reward},
-          {"invalid", invalid}, {"slow_rate", slow_rate}, {"plan_shares", shares}};
-}
-
 std::vector<EpisodeState> replay_policy(PlannerPolicy& policy, const EpisodeTable& table,
                                        const std::vector<size_t>& users, double beta, double budget_ms,
                                        const PlannerOptions& options) {
@@ -191,26 +184,8 @@ std::vector<EpisodeState> replay_policy(PlannerPolicy& policy, const EpisodeTabl
 
 SimSummary simulate_policy(PlannerPolicy& policy, const EpisodeTable& table, const std::vector<size_t>& users,
                            double beta, double budget_ms, const PlannerOptions& options) {
-  auto states = replay_policy(policy, table, users, beta, budget_ms, options);
-  SimSummary s;
-  for (size_t i = 0; i < users.size(); ++i) {
-    const auto& u = table.users[users[i]];
-    auto [ndcg, cost] = episode_outcome(u, states[i], table.costs);
-    s.ndcg10 += ndcg;
-    s.cost_ms += cost;
-    s.reward += episode_reward(u, states[i], beta, options.invalid_penalty, table.costs);
-    s.invalid += states[i].invalid;
-    s.plan_shares[plan_of(states[i])] += 1;
-    s.slow_rate += calls_think(states[i]);
-  }
-  const double n = std::max<double>(1.0, static_cast<double>(users.size()));
-  s.ndcg10 /= n;
-  s.cost_ms /= n;
-  s.reward /= n;
-  s.invalid /= n;
-  s.slow_rate /= n;
-  for (auto& v : s.plan_shares) v /= n;
-  return s;
+  return summarise_episodes(table, users, replay_policy(policy, table, users, beta, budget_ms, options), beta,
+                            options.invalid_penalty);
 }
 
 // ---- the learned policy ----
@@ -344,6 +319,72 @@ LoopResult train_sft(PlannerPolicy& policy, const EpisodeTable& table, const std
   return run_training_loop("planner sft", dir, policy.ptr(), optimizer, identity, o.sft, cb, control);
 }
 
+/// Divides group-centred advantages by their root mean square over the whole batch. Scaling by each
+/// group's own spread (plain GRPO) would blow a group whose trajectories differ only by a fraction of a
+/// millisecond up to the same weight as one where a plan found the target; on recommendation data,
+/// where most users' plans all miss, that drowns the signal.
+void scale_by_batch_spread(std::vector<double>& advantage) {
+  double sq = 0;
+  for (double a : advantage) sq += a * a;
+  const double scale = std::sqrt(sq / std::max<double>(1.0, static_cast<double>(advantage.size())));
+  for (double& a : advantage) a = scale > 1e-12 ? a / scale : 0.0;
+}
+
+/// Exact KL(π || π_ref) per decision over the affordable actions (masked ones have ~zero mass in both).
+torch::Tensor kl_to_reference(const torch::Tensor& logp, const torch::Tensor& ref_logp) {
+  return (logp.exp() * (logp - ref_logp.to(logp.device()))).sum(1);
+}
+
+/// GRPO on one batch of users whose group is every canonical plan, weighted by its probability under
+/// the policy: the episode table holds each plan's outcome, so the expected reward and its gradient
+/// are exact where sampled trajectories would only rarely try a plan a confident warm-up policy
+/// avoids. Advantages as in the sampled group; no ratio clip, since nothing is sampled. Returns the
+/// summed loss of its ppo_epochs steps.
+double plans_batch(PlannerPolicy& policy, PlannerPolicy& reference, torch::optim::Optimizer& optimizer,
+                   const EpisodeTable& table, const std::vector<size_t>& users, const PlannerOptions& o,
+                   std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  DecisionBatch b;
+  std::vector<int64_t> actions, rows;
+  std::vector<double> advantage;
+  for (size_t user : users) {
+    const double beta = o.betas[rng() % o.betas.size()];
+    const double budget = unit(rng) < o.budget_share ? o.budgets_ms[rng() % o.budgets_ms.size()] : 0.0;
+    const auto& u = table.users[user];
+    std::array<double, kNumPlans> reward{};
+    for (int p = 0; p < kNumPlans; ++p) {
+      EpisodeState st;
+      for (int a : plan_actions(p)) {
+        add_decision(b, u, st, beta, budget, table.costs);  // an unaffordable step: probability 0
+        actions.push_back(a);
+        rows.push_back(static_cast<int64_t>(advantage.size()) + p);
+        replay_step(u, st, a, table.costs, o.max_calls);
+      }
+      reward[p] = episode_reward(u, st, beta, o.invalid_penalty, table.costs);
+    }
+    const double mean = std::accumulate(reward.begin(), reward.end(), 0.0) / kNumPlans;
+    for (double r : reward) advantage.push_back(r - mean);
+  }
+  scale_by_batch_spread(advantage);
+  auto adv = torch::tensor(advantage).to(torch::kFloat);
+  auto act = torch::tensor(actions, torch::kLong).unsqueeze(1);
+  auto row = torch::tensor(rows, torch::kLong);
+  torch::Tensor ref_logp;
+  {
+    torch::NoGradGuard no_grad;
+    ref_logp = masked_log_probs(reference, b);
+  }
+  double total = 0;
+  for (int e = 0; e < o.ppo_epochs; ++e) {
+    auto logp = masked_log_probs(policy, b);
+    auto step_logp = logp.gather(1, act.to(logp.device())).squeeze(1).to(torch::kCPU);
+    auto plan_logp = torch::zeros({static_cast<int64_t>(advantage.size())}).index_add(0, row, step_logp);
+    auto expected = (plan_logp.exp() * adv).sum() / static_cast<double>(users.size());
+    total += descend(optimizer, -expected + o.kl * kl_to_reference(logp, ref_logp).mean());
+  }
+  return total;
+}
+
 /// One sampled decision of a GRPO batch.
 struct Sample {
   size_t user;
@@ -375,54 +416,11 @@ LoopResult train_grpo(PlannerPolicy& policy, PlannerPolicy& reference, const Epi
     for (size_t start = 0; start < order.size(); start += per) {
       const size_t end = std::min(order.size(), start + per);
       if (o.group_mode == "plans") {
-        // The group is every canonical plan, weighted by its probability under the policy: the
-        // episode table holds each plan's outcome, so the expected reward and its gradient are exact
-        // where sampled trajectories would only rarely try a plan a confident warm-up policy avoids.
-        // Advantages as below (centred on the group, scaled by the batch's spread); no ratio clip,
-        // since nothing is sampled.
-        DecisionBatch b;
-        std::vector<int64_t> actions, rows;
-        std::vector<float> adv;
-        for (size_t r = start; r < end; ++r) {
-          const double beta = o.betas[rng() % o.betas.size()];
-          const double budget = unit(rng) < o.budget_share ? o.budgets_ms[rng() % o.budgets_ms.size()] : 0.0;
-          const auto& u = table.users[order[r]];
-          std::array<double, kNumPlans> rew{};
-          double mean = 0;
-          for (int p = 0; p < kNumPlans; ++p) {
-            EpisodeState st;
-            for (int a : plan_actions(p)) {
-              add_decision(b, u, st, beta, budget, table.costs);  // an unaffordable step: probability 0
-              actions.push_back(a);
-              rows.push_back(static_cast<int64_t>(adv.size()) + p);
-              replay_step(u, st, a, table.costs, o.max_calls);
-            }
-            rew[p] = episode_reward(u, st, beta, o.invalid_penalty, table.costs);
-            mean += rew[p] / kNumPlans;
-          }
-          for (int p = 0; p < kNumPlans; ++p) adv.push_back(static_cast<float>(rew[p] - mean));
-        }
-        double sq = 0;
-        for (float x : adv) sq += x * x;
-        const double scale = std::sqrt(sq / std::max<double>(1.0, static_cast<double>(adv.size())));
-        auto advt = torch::tensor(adv) / static_cast<float>(scale > 1e-12 ? scale : 1.0);
-        auto act = torch::tensor(actions, torch::kLong).unsqueeze(1);
-        auto rowt = torch::tensor(rows, torch::kLong);
-        torch::Tensor ref_logp;
-        {
-          torch::NoGradGuard no_grad;
-          ref_logp = masked_log_probs(reference, b);
-        }
-        for (int e = 0; e < o.ppo_epochs; ++e) {
-          auto logp = masked_log_probs(policy, b);
-          auto lp = logp.gather(1, act).squeeze(1);
-          auto plan_lp = torch::zeros({static_cast<int64_t>(adv.size())}).index_add(0, rowt, lp);
-          auto expected = (plan_lp.exp() * advt).sum() / static_cast<double>(end - start);
-          auto p = logp.exp();
-          auto kl = (p * (logp - ref_logp)).sum(1);
-          total += descend(optimizer, -expected + o.kl * kl.mean());
-          ++batches;
-        }
+        total += plans_batch(policy, reference, optimizer, table,
+                             std::vector<size_t>(order.begin() + static_cast<std::ptrdiff_t>(start),
+                                                 order.begin() + static_cast<std::ptrdiff_t>(end)),
+                             o, rng);
+        batches += o.ppo_epochs;
         continue;
       }
       // Sample G trajectories per user.
@@ -479,23 +477,15 @@ LoopResult train_grpo(PlannerPolicy& policy, PlannerPolicy& reference, const Epi
         }
       }
       // Advantages: centred on the group's mean reward, scaled by the whole batch's reward spread.
-      // Scaling by each group's own spread (plain GRPO) would blow a group whose trajectories differ
-      // only by a fraction of a millisecond up to the same weight as one where a plan found the
-      // target; on recommendation data, where most users' plans all miss, that drowns the signal.
       for (auto& tr : trajs) tr.reward = episode_reward(table.users[tr.user], tr.state, tr.beta, o.invalid_penalty, table.costs);
       std::vector<double> advantage(trajs.size(), 0.0);
-      double sq = 0;
       for (size_t g0 = 0; g0 < trajs.size(); g0 += static_cast<size_t>(o.group)) {
         double mean = 0;
         for (int g = 0; g < o.group; ++g) mean += trajs[g0 + g].reward;
         mean /= o.group;
-        for (int g = 0; g < o.group; ++g) {
-          advantage[g0 + g] = trajs[g0 + g].reward - mean;
-          sq += advantage[g0 + g] * advantage[g0 + g];
-        }
+        for (int g = 0; g < o.group; ++g) advantage[g0 + g] = trajs[g0 + g].reward - mean;
       }
-      const double scale = std::sqrt(sq / std::max<double>(1.0, static_cast<double>(trajs.size())));
-      for (double& a : advantage) a = scale > 1e-12 ? a / scale : 0.0;
+      scale_by_batch_spread(advantage);
       DecisionBatch b;
       std::vector<int64_t> actions;
       std::vector<float> old_logp, adv;
@@ -520,10 +510,7 @@ LoopResult train_grpo(PlannerPolicy& policy, PlannerPolicy& reference, const Epi
         auto ratio = torch::exp(lp - old.to(lp.device()));
         auto a = advt.to(lp.device());
         auto surrogate = torch::min(ratio * a, torch::clamp(ratio, 1.0 - o.clip, 1.0 + o.clip) * a);
-        // Exact KL(pi || pi_ref) over the affordable actions (masked ones have ~zero mass in both).
-        auto p = logp.exp();
-        auto kl = (p * (logp - ref_logp.to(logp.device()))).sum(1);
-        total += descend(optimizer, -surrogate.mean() + o.kl * kl.mean());
+        total += descend(optimizer, -surrogate.mean() + o.kl * kl_to_reference(logp, ref_logp).mean());
         ++batches;
       }
     }
@@ -693,9 +680,7 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
                             {"max_calls", options.max_calls},
                             {"reasoner", options.reasoner},
                             {"holdout_plan_shares", shares},
-                            {"threshold_holdout", {{"ndcg@10", threshold_held.ndcg10},
-                                                   {"cost_ms", threshold_held.cost_ms},
-                                                   {"slow_rate", threshold_held.slow_rate}}},
+                            {"threshold_holdout", threshold_held.to_json()},
                             {"policy", options.policy.to_json()},
                             {"sweep", sweep}};
   write_file_atomic(dir / "planner.json", planner.dump(2) + "\n");
@@ -718,9 +703,7 @@ Toolbox load_toolbox(const fs::path& run_dir, const Context& ctx, const std::str
   Toolbox t;
   t.fast = load_fast_rec(run_dir, ctx);
   t.rank = load_rank_candidates(run_dir, ctx);
-  auto think = load_think_and_rec(run_dir, ctx, {}, reasoner);
-  think->set_memo(std::move(memo), (run_dir / reasoner).string());
-  t.think = think;
+  t.think = load_think_and_rec(run_dir, ctx, {}, reasoner, std::move(memo));
   t.wide = wide;
   return t;
 }

@@ -108,15 +108,6 @@ struct PlannerOptions {
   }
 };
 
-/// Outcome of replaying a policy on users of the table (greedy).
-struct SimSummary {
-  double ndcg10 = 0, cost_ms = 0, reward = 0, invalid = 0;
-  std::array<double, kNumPlans + 1> plan_shares{};  // fast_only, fast_rank, slow, fast_rank_slow, other
-  /// Share of episodes that called think_and_rec.
-  double slow_rate = 0;
-  nlohmann::json to_json() const;
-};
-
 /// The learned policy's greedy episodes for `users` of the table at β (and a budget, 0 = none).
 std::vector<EpisodeState> replay_policy(PlannerPolicy& policy, const EpisodeTable& table,
                                        const std::vector<size_t>& users, double beta, double budget_ms,

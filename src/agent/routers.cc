@@ -34,20 +34,14 @@ std::vector<int> ThresholdRouter::decide(const std::vector<const Sequence*>&, co
 ThresholdOutcome replay_threshold(const EpisodeTable& table, const std::vector<size_t>& users, ThresholdRule rule,
                                   int max_calls) {
   ThresholdRouter router(rule);
-  ThresholdOutcome out{rule};
-  for (size_t i : users) {
-    const auto& u = table.users[i];
-    EpisodeState s;
-    while (!s.done) replay_step(u, s, router.decide({}, {s}, 0.0, 0.0)[0], table.costs, max_calls);
-    auto [ndcg, cost] = episode_outcome(u, s, table.costs);
-    out.ndcg10 += ndcg;
-    out.cost_ms += cost;
-    out.slow_rate += calls_think(s);
-  }
-  const double n = std::max<double>(1.0, static_cast<double>(users.size()));
-  out.ndcg10 /= n;
-  out.cost_ms /= n;
-  out.slow_rate /= n;
+  std::vector<EpisodeState> states(users.size());
+  for (size_t i = 0; i < users.size(); ++i)
+    while (!states[i].done)
+      replay_step(table.users[users[i]], states[i], router.decide({}, {states[i]}, 0.0, 0.0)[0], table.costs,
+                  max_calls);
+  ThresholdOutcome out;
+  static_cast<SimSummary&>(out) = summarise_episodes(table, users, states, 0.0, 0.0);
+  out.rule = rule;
   return out;
 }
 

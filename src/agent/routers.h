@@ -34,10 +34,9 @@ class ThresholdRouter : public Policy {
   ThresholdRule rule_;
 };
 
-/// A threshold rule's replay on users of the table: mean NDCG@10, mean cost and the share that thought.
-struct ThresholdOutcome {
+/// A threshold rule and its replay on users of the table (its reward: β = 0, no penalty, so NDCG@10).
+struct ThresholdOutcome : SimSummary {
   ThresholdRule rule;
-  double ndcg10 = 0, cost_ms = 0, slow_rate = 0;
 };
 
 /// Replays the rule on `users` of the table.

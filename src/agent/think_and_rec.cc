@@ -709,7 +709,8 @@ ReasonerTrainResult train_reasoner(const Dataset& data, const SidGenerator& base
 }
 
 std::shared_ptr<ThinkAndRec> load_think_and_rec(const fs::path& run_dir, const Context& ctx,
-                                                ThinkAndRecOptions options, const std::string& name) {
+                                                ThinkAndRecOptions options, const std::string& name,
+                                                std::shared_ptr<ThinkMemo> memo) {
   const fs::path dir = run_dir / name;
   auto m = Manifest::load(dir);
   if (!m || m->stage != "reasoner")
@@ -750,7 +751,9 @@ std::shared_ptr<ThinkAndRec> load_think_and_rec(const fs::path& run_dir, const C
     spdlog::info("think_and_rec: rationale grammar of {} headers and {} links", aids.grammar->headers(),
                  aids.grammar->links());
   }
-  return std::make_shared<ThinkAndRec>(model, sids, tokenizer, rationale, options, std::move(aids));
+  auto tool = std::make_shared<ThinkAndRec>(model, sids, tokenizer, rationale, options, std::move(aids));
+  tool->set_memo(std::move(memo), dir.string());
+  return tool;
 }
 
 }  // namespace twistar

@@ -272,8 +272,10 @@ ReasonerTrainResult train_reasoner(const Dataset& data, const SidGenerator& base
 
 /// think_and_rec from a run directory: run/<name> (the reasoner), run/sid, run/knowledge's tokenizer.
 /// Throws InputError naming whatever is missing or inconsistent.
+/// With a memo, it shares searches with the other tools of the same reasoner and options (ThinkMemo).
 std::shared_ptr<ThinkAndRec> load_think_and_rec(const std::filesystem::path& run_dir, const Context& ctx,
                                                 ThinkAndRecOptions options = {},
-                                                const std::string& name = "reasoner");
+                                                const std::string& name = "reasoner",
+                                                std::shared_ptr<ThinkMemo> memo = nullptr);
 
 }  // namespace twistar

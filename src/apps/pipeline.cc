@@ -365,11 +365,7 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
     return std::vector<PlanStep>{{load_fast_rec(run_dir, ctx, options.fast), {m, 0}}, {rank, {10, m}}};
   };
   if (name == "fast_rank") return std::make_unique<ToolRecommender>(fast_rank_steps(), "fast_rank");
-  auto think = [&] {
-    auto t = load_think_and_rec(run_dir, ctx, options.slow, options.reasoner);
-    t->set_memo(memo, (run_dir / options.reasoner).string());
-    return t;
-  };
+  auto think = [&] { return load_think_and_rec(run_dir, ctx, options.slow, options.reasoner, memo); };
   if (name == "slow") return std::make_unique<ToolRecommender>(think(), "slow");
   if (name == "fast_rank_slow") {
     auto plan = fast_rank_steps();
