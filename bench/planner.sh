@@ -32,7 +32,7 @@ for ds in "${datasets[@]}"; do
   # shellcheck disable=SC2086
   "$BIN" --threads "$THREADS" eval --data "$DATA/$ds" --run "$run" --experiment "planner_$ds" \
     --systems mostpop,swing,sasrec,fast_only,fast_rank,twistar,router_random,router_threshold,twistar_sft,slow,fast_rank_slow,oracle \
-    --fast-beam 20 --split test --throughput-batch 0 --planner-sweep "$SWEEP" ${EVAL_ARGS:-}
+    --fast-beam 20 --split test --throughput-batch 0 --planner-sweep "$SWEEP" --compare-to twistar ${EVAL_ARGS:-}
   out=bench/results/planner_$ds.json
   cp "$run/eval/results.json" "$out"
 
@@ -65,17 +65,21 @@ EOF
       "think_and_rec(20) fused with its ranking; twistar at its served β " +
       "(\(.systems.twistar.beta)). Latency: one request at a time, one thread; oracle: each user'"'"'s chosen plan'"'"'s mean."' "$out"
     echo
-    echo "| system | Recall@5 | Recall@10 | NDCG@5 | NDCG@10 | mean ms | p50 ms | p99 ms | slow calls | plans |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "| system | Recall@5 | Recall@10 | NDCG@5 | NDCG@10 | NDCG@10 − twistar (95% CI) | mean ms | p50 ms | p99 ms | slow calls | plans |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     jq -r 'def f4: if . == null then "-" else (. * 10000 | round / 10000 | tostring) end;
+      def f4s: (if . >= 0 then "+" else "" end) + (. * 10000 | round / 10000 | tostring);
       def f2: if . == null then "-" else (. * 100 | round / 100 | tostring) end;
       def pct: if . == null then "-" else ((. * 1000 | round / 10 | tostring) + "%") end;
+      def paired: if . == null then "-" else
+        "\(.diff | f4s) (\(.ci[0] | f4s), \(.ci[1] | f4s))" end;
       def plans: if . == null then "-" else (to_entries | map(select(.value > 0.0005)) |
         map("\(.key) \(.value | pct)") | join(", ")) end;
       .systems as $s |
       ["mostpop","swing","sasrec","fast_only","fast_rank","slow","fast_rank_slow","router_random","router_threshold","twistar_sft","twistar","oracle"][] |
       select($s[.] != null) | . as $k | $s[$k] as $x |
       "| \($k) | \($x["recall@5"] | f4) | \($x["recall@10"] | f4) | \($x["ndcg@5"] | f4) | \($x["ndcg@10"] | f4) | " +
+      "\(if $k == "twistar" then "(reference)" else ($x.paired["ndcg@10"] | paired) end) | " +
       "\($x.latency_ms.mean | f2) | \($x.latency_ms.p50 | f2) | \($x.latency_ms.p99 | f2) | " +
       "\(if $k == "slow" or $k == "fast_rank_slow" then 1 else $x.slow_rate end | pct) | \($x.plan_shares | plans) |"' "$out"
     echo
@@ -86,6 +90,13 @@ EOF
     jq -r 'def f4: (. * 10000 | round / 10000 | tostring); def f2: (. * 100 | round / 100 | tostring);
       .systems.twistar.beta_sweep[] |
       "| \(.beta) | \(.["ndcg@10"] | f4) | \(.["recall@10"] | f4) | \(.latency_ms.mean | f2) | \(.latency_ms.p99 | f2) | \(.slow_rate * 1000 | round / 10)% |"' "$out"
+    echo
+    jq -r 'def pct: (. * 1000 | round / 10 | tostring) + "%"; def f3: (if . >= 0 then "+" else "" end) + (. * 1000 | round / 1000 | tostring);
+      .think_signal | "Think signal (\(.users) validation users): thinking after ranking raises NDCG@10 for " +
+      "\(.raised | pct) of them and lowers it for \(.lowered | pct) (mean gain \(.mean_gain * 100000 | round / 100000)). " +
+      "Its correlation with each observation a router has before the call: " +
+      (.correlation | to_entries | map("\(.key) \(.value | f3)") | join(", ")) +
+      "; noise level ±\(.noise * 1000 | round / 1000) (2/√n)."' "$run/planner/planner.json"
     echo
     echo "![planner_$ds](img/planner_$ds.png)"
   } > "$md"

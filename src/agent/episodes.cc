@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 
 #include <torch/torch.h>
 
@@ -268,6 +269,64 @@ int warmup_plan(const UserEpisode& user, const std::array<double, kNumPlans>& pr
     if (a > b + 1e-6f || (std::abs(a - b) <= 1e-6f && prior[p] > prior[best])) best = p;
   }
   return best;
+}
+
+std::pair<std::string, double> ThinkSignal::strongest() const {
+  std::pair<std::string, double> best{"", 0.0};
+  for (const auto& c : correlation)
+    if (std::abs(c.second) > std::abs(best.second)) best = c;
+  return best;
+}
+
+nlohmann::json ThinkSignal::to_json() const {
+  nlohmann::json r = nlohmann::json::object();
+  for (const auto& [name, value] : correlation) r[name] = value;
+  return {{"users", users}, {"mean_gain", mean_gain}, {"raised", raised},
+          {"lowered", lowered}, {"correlation", r}, {"noise", noise}};
+}
+
+ThinkSignal think_signal(const EpisodeTable& table, const std::vector<size_t>& users) {
+  ThinkSignal out;
+  out.users = users.size();
+  if (users.size() < 3) return out;
+  using Observation = std::function<double(const UserEpisode&)>;
+  const std::vector<std::pair<std::string, Observation>> observations = {
+      {"wide_top", [](const UserEpisode& u) { return u.stats[kListWide].top; }},
+      {"wide_margin", [](const UserEpisode& u) { return u.stats[kListWide].margin; }},
+      {"wide_entropy", [](const UserEpisode& u) { return u.stats[kListWide].entropy; }},
+      {"rank_top", [](const UserEpisode& u) { return u.stats[kListRankWide].top; }},
+      {"rank_margin", [](const UserEpisode& u) { return u.stats[kListRankWide].margin; }},
+      {"rank_entropy", [](const UserEpisode& u) { return u.stats[kListRankWide].entropy; }},
+      {"log_length", [](const UserEpisode& u) { return u.request.log_length; }},
+      {"diversity", [](const UserEpisode& u) { return u.request.diversity; }},
+      {"mean_log_pop", [](const UserEpisode& u) { return u.request.mean_log_pop; }},
+      {"last_log_pop", [](const UserEpisode& u) { return u.request.last_log_pop; }}};
+  const double n = static_cast<double>(users.size());
+  std::vector<double> gain;
+  for (size_t i : users) {
+    const auto& u = table.users[i];
+    const double g = static_cast<double>(u.ndcg[kListThinkRankWide]) - u.ndcg[kListRankWide];
+    gain.push_back(g);
+    out.mean_gain += g / n;
+    out.raised += (g > 0) / n;
+    out.lowered += (g < 0) / n;
+  }
+  double gain_var = 0;
+  for (double g : gain) gain_var += (g - out.mean_gain) * (g - out.mean_gain);
+  for (const auto& [name, observe] : observations) {
+    std::vector<double> x;
+    for (size_t i : users) x.push_back(observe(table.users[i]));
+    double mean = 0;
+    for (double v : x) mean += v / n;
+    double cov = 0, var = 0;
+    for (size_t j = 0; j < x.size(); ++j) {
+      cov += (x[j] - mean) * (gain[j] - out.mean_gain);
+      var += (x[j] - mean) * (x[j] - mean);
+    }
+    out.correlation.emplace_back(name, var > 0 && gain_var > 0 ? cov / std::sqrt(var * gain_var) : 0.0);
+  }
+  out.noise = 2.0 / std::sqrt(n);
+  return out;
 }
 
 }  // namespace twistar

@@ -95,4 +95,22 @@ struct SimSummary {
 SimSummary summarise_episodes(const EpisodeTable& table, const std::vector<size_t>& users,
                               const std::vector<EpisodeState>& states, double beta, double invalid_penalty);
 
+/// Whether routing can pay on this data: over `users`, the gain of thinking after ranking
+/// (fast_rank_slow's NDCG@10 − fast_rank's), how many users it changes, and the Pearson correlation of
+/// the gain with each observation a router has before that call (fast_rec(wide)'s and the ranker's
+/// top score, margin and entropy; the request features). A router picks whom to think for by these;
+/// with n users, |r| below 2/√n (`noise`) is noise, and where every observation is, routers tie.
+struct ThinkSignal {
+  size_t users = 0;
+  double mean_gain = 0;
+  /// Shares of users whose NDCG@10 thinking raises and lowers.
+  double raised = 0, lowered = 0;
+  std::vector<std::pair<std::string, double>> correlation;
+  double noise = 0;
+  /// The observation with the largest |r|.
+  std::pair<std::string, double> strongest() const;
+  nlohmann::json to_json() const;
+};
+ThinkSignal think_signal(const EpisodeTable& table, const std::vector<size_t>& users);
+
 }  // namespace twistar

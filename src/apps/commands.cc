@@ -187,6 +187,11 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
   sub->add_option("--throughput-threads", e.eval.throughput_threads,
                   "Request threads when measuring throughput");
   sub->add_option("--experiment", e.experiment, "Experiment name recorded in results.json");
+  sub->add_option("--compare-to", e.compare_to,
+                  "Paired NDCG@10 and Recall@10 difference of every other system to this one, with a bootstrap "
+                  "interval over the requests");
+  sub->add_option("--bootstrap-resamples", e.bootstrap.resamples, "--compare-to: bootstrap resamples")
+      ->check(CLI::Range(100, 1000000));
   sub->add_option("--swing-alpha", e.swing.alpha, "Swing smoothing alpha");
   sub->add_option("--swing-top-k", e.swing.top_k, "Swing neighbours kept per item");
 }
@@ -529,6 +534,8 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
     eval.systems = {"mostpop",       "swing",         "sasrec",           "fast_only",   "fast_rank", "slow",
                     "fast_rank_slow", "twistar",      "router_random", "router_threshold", "twistar_sft", "oracle"};
     eval.reasoner = *reasoner_name;
+    // Whether twistar's lead over each system is more than the split's noise.
+    eval.compare_to = "twistar";
     // The curve at up to 6 β evenly spaced over the grid (each is a full evaluation).
     const auto& grid = planner->betas;
     const size_t points = std::min<size_t>(grid.size(), 6);

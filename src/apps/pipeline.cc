@@ -312,9 +312,10 @@ TrainStageOutcome run_planner_stage(const Dataset& data, const PlannerOptions& o
   // The episodes are the slow tool's answers under its search settings: other settings (e.g. new
   // defaults) make the planner stale.
   config["think_and_rec"] = ThinkAndRecOptions{}.to_json();
-  // Selection rules (planner.json, not the weights): 2 = the threshold router tuned under the same
-  // latency cap as the served β, and β chosen over the grid and its midpoints.
-  config["selection"] = 2;
+  // What planner.json holds beside the weights (a planner of an older version re-selects; its weights
+  // resume): 2 = the threshold router tuned under the same latency cap as the served β, and β chosen
+  // over the grid and its midpoints; 3 = with the think signal (episodes.h).
+  config["selection"] = 3;
   if (!force)
     if (auto done = reusable_stage(dir, "planner", config, inputs)) return *done;
   if (force && fs::exists(dir)) fs::remove_all(dir);
@@ -392,6 +393,11 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
 nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& options,
                               const Context& ctx, const fs::path& run_dir) {
   options.eval.validate();
+  if (!options.compare_to.empty()) {
+    options.bootstrap.validate();
+    if (std::find(options.systems.begin(), options.systems.end(), options.compare_to) == options.systems.end())
+      throw_input_error("--compare-to: '{}' is not among --systems", options.compare_to);
+  }
   ctx.apply();
   auto examples = make_examples(data, options.split, {options.max_history});
   if (examples.empty()) throw_input_error("{}: no user is long enough for the {} split", data.name,
@@ -475,6 +481,11 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
     auto oracle = oracle_router(results);
     if (!oracle) throw_input_error("systems: oracle needs fast_only, fast_rank and slow in the same evaluation");
     results.push_back(std::move(*oracle));
+  }
+  if (!options.compare_to.empty()) {
+    BootstrapOptions bootstrap = options.bootstrap;
+    bootstrap.seed = ctx.seed;
+    add_paired_comparisons(results, options.compare_to, bootstrap);
   }
   ReportInfo info{options.experiment, data.name, split_name(options.split), options.command, "", ""};
   auto doc = results_json(info, results);

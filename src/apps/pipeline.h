@@ -14,6 +14,7 @@
 #include "data/split.h"
 #include "data/synth.h"
 #include "eval/evaluator.h"
+#include "eval/significance.h"
 #include "graph/swing.h"
 #include "agent/fast_rec.h"
 #include "agent/think_and_rec.h"
@@ -94,6 +95,10 @@ struct EvalStageOptions {
   std::vector<double> planner_betas;
   /// Plan mix of router_random (fast_only, fast_rank, slow); set from twistar when evaluated first.
   std::optional<std::array<double, kNumPlans>> router_shares;
+  /// Every other system's paired difference to this one (NDCG@10, Recall@10; bootstrap interval over
+  /// the requests) in its `paired` entry; empty = none.
+  std::string compare_to;
+  BootstrapOptions bootstrap;
   /// Name recorded in results.json.
   std::string experiment = "eval";
   /// The command line recorded in results.json.

@@ -45,18 +45,40 @@ std::string cell(const nlohmann::json& sys, const char* key, const char* fmtstr)
 std::string markdown_table(const nlohmann::json& results) {
   std::string out = fmt::format("{} on {} ({} split)\n\n", results.value("experiment", ""),
                                 results.value("dataset", ""), results.value("split", ""));
-  out +=
-      "| system | Recall@5 | Recall@10 | NDCG@5 | NDCG@10 | HR@1 | mean ms | p50 ms | p99 ms | "
-      "users/s | train s |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+  // With --compare-to: each system's paired NDCG@10 difference to the reference and its interval.
+  std::string reference;
+  double level = 0;
+  for (const auto& [name, sys] : results.at("systems").items())
+    if (sys.contains("paired") && sys["paired"].contains("ndcg@10")) {
+      reference = sys["paired"].value("reference", "");
+      level = sys["paired"]["ndcg@10"].value("level", 0.0);
+    }
+  out += "| system | Recall@5 | Recall@10 | NDCG@5 | NDCG@10 | HR@1 | mean ms | p50 ms | p99 ms | users/s | train s |";
+  if (!reference.empty()) out += fmt::format(" ΔNDCG@10 vs {} (CI) |", reference);
+  out += "\n|---|---|---|---|---|---|---|---|---|---|---|" + std::string(reference.empty() ? "" : "---|") + "\n";
   for (const auto& [name, sys] : results.at("systems").items()) {
     nlohmann::json lat = sys.value("latency_ms", nlohmann::json::object());
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", name,
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |", name,
                        cell(sys, "recall@5", "{:.4f}"), cell(sys, "recall@10", "{:.4f}"),
                        cell(sys, "ndcg@5", "{:.4f}"), cell(sys, "ndcg@10", "{:.4f}"),
                        cell(sys, "recall@1", "{:.4f}"), cell(lat, "mean", "{:.3f}"),
                        cell(lat, "p50", "{:.3f}"), cell(lat, "p99", "{:.3f}"),
                        cell(sys, "throughput_users_per_s", "{:.0f}"), cell(sys, "train_seconds", "{:.0f}"));
+    if (!reference.empty()) {
+      if (sys.contains("paired") && sys["paired"].contains("ndcg@10")) {
+        const auto& p = sys["paired"]["ndcg@10"];
+        const auto& ci = p.at("ci");
+        out += fmt::format(" {:+.4f} ({:+.4f}, {:+.4f}) |", p.at("diff").get<double>(), ci[0].get<double>(),
+                           ci[1].get<double>());
+      } else {
+        out += name == reference ? " (reference) |" : " - |";
+      }
+    }
+    out += "\n";
   }
+  if (!reference.empty())
+    out += fmt::format("\nCI: {:.0f}% bootstrap interval of the paired difference over the requests.\n",
+                       100.0 * level);
   return out;
 }
 

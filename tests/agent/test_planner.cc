@@ -391,6 +391,36 @@ TEST(Planner, WarmupLabelsBreakTiesByTheExpectedRewardAtBeta) {
   EXPECT_EQ(warmup_plan(table.users[2], dear), kPlanFastRank);
 }
 
+TEST(Planner, TheThinkSignalFindsTheObservationThatPredictsThinkingsGain) {
+  // Thinking after ranking helps exactly the users whose fast_rec(wide) top score is low; the ranker's
+  // statistics and the request features carry nothing.
+  EpisodeTable table;
+  std::mt19937 rng(4);
+  std::uniform_real_distribution<float> unit(0, 1);
+  for (int i = 0; i < 400; ++i) {
+    UserEpisode u;
+    u.stats[kListWide].top = unit(rng);
+    u.stats[kListRankWide].top = unit(rng);
+    u.request.log_length = unit(rng);
+    u.ndcg[kListRankWide] = 0.5f;
+    u.ndcg[kListThinkRankWide] = u.stats[kListWide].top < 0.25f ? 1.0f : i % 10 == 0 ? 0.0f : 0.5f;
+    table.users.push_back(u);
+  }
+  std::vector<size_t> all(table.users.size());
+  std::iota(all.begin(), all.end(), size_t{0});
+  const auto s = think_signal(table, all);
+  EXPECT_EQ(s.users, 400u);
+  EXPECT_NEAR(s.noise, 0.1, 1e-12);
+  EXPECT_GT(s.raised, 0.15);
+  EXPECT_GT(s.lowered, 0.03);
+  EXPECT_LT(s.lowered, 0.1);
+  EXPECT_EQ(s.strongest().first, "wide_top");
+  EXPECT_LT(s.strongest().second, -0.5);
+  for (const auto& [name, r] : s.correlation)
+    if (name != "wide_top" && name != "wide_margin" && name != "wide_entropy") EXPECT_LT(std::abs(r), 0.2) << name;
+  EXPECT_TRUE(s.to_json()["correlation"].contains("rank_entropy"));
+}
+
 TEST(Planner, LearnsWhichRequestsDeserveThinkingAndTradesItForLatency) {
   testing::TempDir run;
   auto data = rule_dataset(600);

@@ -100,6 +100,16 @@ TEST(Cli, QuickstartRunsEndToEndAndReusesStages) {
   }
   EXPECT_TRUE(std::filesystem::exists(tmp / "run" / "eval" / "results.md"));
   EXPECT_EQ(doc["systems"]["twistar"]["beta_sweep"].size(), 2u);
+  // Every system's paired difference to twistar, with its interval (the table's last column).
+  const auto& paired = doc["systems"]["router_threshold"]["paired"];
+  EXPECT_EQ(paired["reference"], "twistar");
+  EXPECT_LE(paired["ndcg@10"]["ci"][0].get<double>(), paired["ndcg@10"]["diff"].get<double>());
+  EXPECT_NE(r.out.find("ΔNDCG@10 vs twistar"), std::string::npos) << r.out;
+  // A reference that is not evaluated is refused before anything runs.
+  auto bad = run_cli(tmp, "eval --data " + (tmp / "run" / "data").string() + " --run " + (tmp / "run").string() +
+                              " --systems mostpop --compare-to twistar");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--compare-to: 'twistar' is not among --systems"), std::string::npos) << bad.err;
   for (const char* stage : {"sasrec", "sid", "sidgen", "ranker", "knowledge", "reasoner", "planner"})
     EXPECT_TRUE(std::filesystem::exists(tmp / "run" / stage / "manifest.json")) << stage;
   // A second run finds the finished stages and does not retrain them.

@@ -1,0 +1,106 @@
+#include "eval/significance.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <random>
+
+#include "core/error.h"
+#include "data/ranks.h"
+
+namespace twistar {
+
+namespace {
+
+/// The per-request value of "ndcg@K" or "recall@K" for a 1-based rank.
+std::function<double(int)> metric_of(const std::string& metric) {
+  const auto at = metric.find('@');
+  int k = 0;
+  if (at != std::string::npos) {
+    try {
+      size_t used = 0;
+      k = std::stoi(metric.substr(at + 1), &used);
+      if (used != metric.size() - at - 1) k = 0;
+    } catch (const std::exception&) {
+      k = 0;
+    }
+  }
+  const std::string name = metric.substr(0, at);
+  if (k <= 0 || (name != "ndcg" && name != "recall"))
+    throw_input_error("paired comparison: unknown metric '{}' (ndcg@K or recall@K, K >= 1)", metric);
+  if (name == "ndcg") return [k](int rank) { return ndcg_at(rank, k); };
+  return [k](int rank) { return rank >= 1 && rank <= k ? 1.0 : 0.0; };
+}
+
+}  // namespace
+
+nlohmann::json PairedDifference::to_json() const {
+  return {{"diff", diff},         {"ci", {lo, hi}},           {"level", level},
+          {"p", p},               {"differing", differing},   {"requests", requests}};
+}
+
+void BootstrapOptions::validate() const {
+  if (resamples < 100) throw_input_error("paired comparison: resamples must be >= 100 (got {})", resamples);
+  if (!(level > 0 && level < 1)) throw_input_error("paired comparison: level must be in (0, 1) (got {})", level);
+}
+
+PairedDifference paired_bootstrap(const std::vector<int>& ranks, const std::vector<int>& reference,
+                                  const std::string& metric, const BootstrapOptions& options) {
+  options.validate();
+  const auto value = metric_of(metric);
+  if (ranks.size() != reference.size())
+    throw_input_error("paired comparison: {} requests against the reference's {}", ranks.size(), reference.size());
+  if (ranks.empty()) throw_input_error("paired comparison: no requests");
+  const size_t n = ranks.size();
+  std::vector<double> d(n);
+  PairedDifference out;
+  out.metric = metric;
+  out.level = options.level;
+  out.requests = n;
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    d[i] = value(ranks[i]) - value(reference[i]);
+    total += d[i];
+    out.differing += d[i] != 0;
+  }
+  out.diff = total / static_cast<double>(n);
+  std::mt19937_64 rng(options.seed);
+  std::uniform_int_distribution<size_t> pick(0, n - 1);
+  std::vector<double> means(static_cast<size_t>(options.resamples));
+  for (double& m : means) {
+    double s = 0;
+    for (size_t i = 0; i < n; ++i) s += d[pick(rng)];
+    m = s / static_cast<double>(n);
+  }
+  std::sort(means.begin(), means.end());
+  auto quantile = [&](double q) {
+    const double pos = q * static_cast<double>(means.size() - 1);
+    const size_t lo = static_cast<size_t>(std::floor(pos));
+    const size_t hi = std::min(lo + 1, means.size() - 1);
+    return means[lo] + (pos - static_cast<double>(lo)) * (means[hi] - means[lo]);
+  };
+  out.lo = quantile((1 - options.level) / 2);
+  out.hi = quantile(1 - (1 - options.level) / 2);
+  const auto below = std::count_if(means.begin(), means.end(), [](double m) { return m <= 0; });
+  const auto above = std::count_if(means.begin(), means.end(), [](double m) { return m >= 0; });
+  out.p = std::min(1.0, 2.0 * static_cast<double>(std::min(below, above)) / static_cast<double>(means.size()));
+  return out;
+}
+
+void add_paired_comparisons(std::vector<EvalResult>& results, const std::string& reference,
+                            const BootstrapOptions& options) {
+  const auto ref = std::find_if(results.begin(), results.end(), [&](const EvalResult& r) { return r.system == reference; });
+  if (ref == results.end()) throw_input_error("--compare-to: '{}' is not among the evaluated systems", reference);
+  const std::vector<int> base = ref->ranks;
+  for (auto& r : results) {
+    if (r.system == reference) continue;
+    if (r.ranks.size() != base.size())
+      throw_input_error("--compare-to {}: {} has {} ranked requests, the reference {}", reference, r.system,
+                        r.ranks.size(), base.size());
+    nlohmann::json paired = {{"reference", reference}};
+    for (const auto& metric : kPairedMetrics) paired[metric] = paired_bootstrap(r.ranks, base, metric, options).to_json();
+    r.extra["paired"] = std::move(paired);
+  }
+}
+
+}  // namespace twistar

@@ -1,0 +1,54 @@
+// Paired significance of the difference between two systems evaluated on the same requests: the mean
+// per-request difference of a metric and a percentile bootstrap interval (requests resampled with
+// replacement). Differences of 0.0001 NDCG@10 are common between routers that agree on most
+// requests; the interval says whether a table's ordering is more than the split's noise.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "eval/evaluator.h"
+
+namespace twistar {
+
+struct PairedDifference {
+  /// "ndcg@K" or "recall@K".
+  std::string metric;
+  /// Mean of metric(ranks) − metric(reference) over the requests.
+  double diff = 0;
+  /// The bootstrap interval at `level`.
+  double lo = 0, hi = 0, level = 0.95;
+  /// Two-sided bootstrap p-value: twice the share of resampled means on the far side of zero (its
+  /// resolution is 2 / resamples).
+  double p = 1;
+  /// Requests on which the two systems' metric differs.
+  size_t differing = 0;
+  size_t requests = 0;
+  nlohmann::json to_json() const;
+};
+
+struct BootstrapOptions {
+  int resamples = 1000;
+  double level = 0.95;
+  uint64_t seed = 0;
+  void validate() const;
+};
+
+/// The paired difference of `metric` between two systems' target ranks (1-based, 0 = missed) on the
+/// same requests. The resamples depend on the seed and the request count only, so every system
+/// compared with one reference under one seed sees the same resamples.
+PairedDifference paired_bootstrap(const std::vector<int>& ranks, const std::vector<int>& reference,
+                                  const std::string& metric, const BootstrapOptions& options = {});
+
+/// The metrics compared against the reference.
+inline const std::vector<std::string> kPairedMetrics = {"ndcg@10", "recall@10"};
+
+/// Adds `paired` to every result but the reference: {"reference": name, "<metric>": difference...}.
+/// Throws InputError when the reference is not among the results or has other requests.
+void add_paired_comparisons(std::vector<EvalResult>& results, const std::string& reference,
+                            const BootstrapOptions& options);
+
+}  // namespace twistar

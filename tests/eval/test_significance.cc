@@ -1,0 +1,97 @@
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "core/error.h"
+#include "data/ranks.h"
+#include "eval/report.h"
+#include "eval/significance.h"
+
+namespace twistar {
+namespace {
+
+TEST(Significance, IdenticalSystemsHaveAZeroIntervalAndPOne) {
+  std::vector<int> ranks = {1, 0, 3, 12, 5, 0, 2};
+  auto d = paired_bootstrap(ranks, ranks, "ndcg@10");
+  EXPECT_DOUBLE_EQ(d.diff, 0.0);
+  EXPECT_DOUBLE_EQ(d.lo, 0.0);
+  EXPECT_DOUBLE_EQ(d.hi, 0.0);
+  EXPECT_DOUBLE_EQ(d.p, 1.0);
+  EXPECT_EQ(d.differing, 0u);
+  EXPECT_EQ(d.requests, ranks.size());
+}
+
+TEST(Significance, TheDifferenceIsTheMeanOfPerRequestDifferences) {
+  std::vector<int> a = {1, 0, 3, 11}, ref = {2, 1, 3, 0};
+  auto d = paired_bootstrap(a, ref, "ndcg@10");
+  const double want = ((ndcg_at(1, 10) - ndcg_at(2, 10)) + (0 - 1.0) + 0 + 0) / 4;
+  EXPECT_NEAR(d.diff, want, 1e-12);
+  EXPECT_EQ(d.differing, 2u);
+  auto r = paired_bootstrap(a, ref, "recall@10");
+  EXPECT_NEAR(r.diff, (0 - 1.0) / 4, 1e-12);  // rank 11 misses @10, rank 2 -> 1 both hit
+  EXPECT_LE(d.lo, d.diff);
+  EXPECT_GE(d.hi, d.diff);
+}
+
+TEST(Significance, AClearWinIsSignificantAndNoiseIsNot) {
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> rank(0, 20);
+  std::vector<int> ref(4000), better(4000), noisy(4000);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    ref[i] = rank(rng);
+    better[i] = i % 4 == 0 ? 1 : ref[i];  // a hit at the top for a quarter of the requests
+    noisy[i] = i % 50 == 0 ? rank(rng) : ref[i];
+  }
+  BootstrapOptions o;
+  o.seed = 5;
+  auto win = paired_bootstrap(better, ref, "ndcg@10", o);
+  EXPECT_GT(win.lo, 0.0);
+  EXPECT_LT(win.p, 0.01);
+  auto tie = paired_bootstrap(noisy, ref, "ndcg@10", o);
+  EXPECT_LT(tie.lo, 0.0);
+  EXPECT_GT(tie.hi, 0.0);
+  EXPECT_GT(tie.p, 0.05);
+  // The same seed resamples the same requests.
+  auto again = paired_bootstrap(better, ref, "ndcg@10", o);
+  EXPECT_DOUBLE_EQ(again.lo, win.lo);
+  EXPECT_DOUBLE_EQ(again.hi, win.hi);
+}
+
+TEST(Significance, BadInputIsAnInputError) {
+  std::vector<int> a = {1, 2}, b = {1};
+  EXPECT_THROW(paired_bootstrap(a, b, "ndcg@10"), InputError);
+  EXPECT_THROW(paired_bootstrap(a, a, "ndcg@0"), InputError);
+  EXPECT_THROW(paired_bootstrap(a, a, "mrr@10"), InputError);
+  EXPECT_THROW(paired_bootstrap(a, a, "ndcg@10x"), InputError);
+  EXPECT_THROW(paired_bootstrap({}, {}, "ndcg@10"), InputError);
+  BootstrapOptions few;
+  few.resamples = 10;
+  EXPECT_THROW(paired_bootstrap(a, a, "ndcg@10", few), InputError);
+}
+
+TEST(Significance, ComparisonsLandInTheReportAndItsTable) {
+  EvalResult ref, other;
+  ref.system = "twistar";
+  ref.ranks = {1, 2, 0, 4};
+  ref.metrics = {{"ndcg@10", 0.5}};
+  other.system = "router_threshold";
+  other.ranks = {1, 0, 0, 4};
+  other.metrics = {{"ndcg@10", 0.4}};
+  std::vector<EvalResult> results = {ref, other};
+  EXPECT_THROW(add_paired_comparisons(results, "oracle", {}), InputError);
+  add_paired_comparisons(results, "twistar", {});
+  EXPECT_FALSE(results[0].extra.contains("paired"));
+  const auto& p = results[1].extra.at("paired");
+  EXPECT_EQ(p.at("reference"), "twistar");
+  EXPECT_NEAR(p.at("ndcg@10").at("diff").get<double>(), -ndcg_at(2, 10) / 4, 1e-12);
+  EXPECT_TRUE(p.contains("recall@10"));
+  auto table = markdown_table(results_json({"e", "d", "test", "cmd", "m", "t"}, results));
+  EXPECT_NE(table.find("ΔNDCG@10 vs twistar"), std::string::npos);
+  EXPECT_NE(table.find("(reference)"), std::string::npos);
+  std::vector<EvalResult> uneven = {ref, other};
+  uneven[1].ranks.pop_back();
+  EXPECT_THROW(add_paired_comparisons(uneven, "twistar", {}), InputError);
+}
+
+}  // namespace
+}  // namespace twistar
