@@ -6,6 +6,8 @@
 #include <numeric>
 
 #include "agent/fast_rec.h"
+#include "agent/planner_batch.h"
+#include "agent/planner_grpo.h"
 #include "agent/rank_candidates.h"
 #include "agent/routers.h"
 #include "agent/think_and_rec.h"
@@ -20,39 +22,6 @@ namespace twistar {
 namespace fs = std::filesystem;
 
 namespace {
-
-/// One decision's inputs for a batch of replayed episodes.
-struct DecisionBatch {
-  std::vector<const Sequence*> histories;
-  std::vector<std::vector<float>> features;
-  /// 1 where the action is affordable under the budget.
-  std::vector<std::array<float, kNumActions>> allowed;
-};
-
-void add_decision(DecisionBatch& b, const UserEpisode& u, const EpisodeState& s, double beta, double budget,
-                  const CostModel& costs) {
-  b.histories.push_back(&u.history);
-  b.features.push_back(feature_vector(u.request, s, beta, budget, costs));
-  std::array<float, kNumActions> allowed{};
-  for (int a = 0; a < kNumActions; ++a) allowed[a] = affordable(s, a, budget, costs) ? 1.0f : 0.0f;
-  b.allowed.push_back(allowed);
-}
-
-torch::Tensor allowed_tensor(const DecisionBatch& b) {
-  auto t = torch::empty({static_cast<int64_t>(b.allowed.size()), kNumActions}, torch::kFloat);
-  auto a = t.accessor<float, 2>();
-  for (size_t r = 0; r < b.allowed.size(); ++r)
-    for (int c = 0; c < kNumActions; ++c) a[static_cast<int64_t>(r)][c] = b.allowed[r][c];
-  return t;
-}
-
-/// Log-probabilities [B, A] over the affordable actions.
-torch::Tensor masked_log_probs(PlannerPolicy& policy, const DecisionBatch& b) {
-  auto logits = policy->forward(b.histories, feature_tensor(b.features));
-  auto allowed = allowed_tensor(b).to(logits.device());
-  logits = logits.masked_fill(allowed == 0, -1e9);
-  return torch::log_softmax(logits, 1);
-}
 
 /// Users of the table split into training and holdout (by a hash of the position and seed).
 void split_users(size_t n, double holdout, uint64_t seed, std::vector<size_t>& train, std::vector<size_t>& held) {
@@ -199,13 +168,8 @@ std::vector<int> LearnedPolicy::decide(const std::vector<const Sequence*>& histo
                                        const std::vector<EpisodeState>& states, double beta, double budget_ms) const {
   torch::NoGradGuard no_grad;
   DecisionBatch b;
-  for (size_t i = 0; i < states.size(); ++i) {
-    b.histories.push_back(histories[i]);
-    b.features.push_back(feature_vector(model_->request_features(*histories[i]), states[i], beta, budget_ms, costs_));
-    std::array<float, kNumActions> allowed{};
-    for (int a = 0; a < kNumActions; ++a) allowed[a] = affordable(states[i], a, budget_ms, costs_) ? 1.0f : 0.0f;
-    b.allowed.push_back(allowed);
-  }
+  for (size_t i = 0; i < states.size(); ++i)
+    add_decision(b, *histories[i], model_->request_features(*histories[i]), states[i], beta, budget_ms, costs_);
   auto actions = masked_log_probs(model_, b).argmax(1).to(torch::kCPU);
   auto acc = actions.accessor<int64_t, 1>();
   std::vector<int> out(states.size());
@@ -221,13 +185,6 @@ PlannerPolicy make_policy(const SidMap& sids, const std::vector<int64_t>& popula
   return PlannerPolicy(sids.sids(), sids.level_sizes(), popularity, o.policy);
 }
 
-/// One optimiser step on `loss`; returns its value.
-double descend(torch::optim::Optimizer& optimizer, const torch::Tensor& loss) {
-  optimizer.zero_grad();
-  loss.backward();
-  optimizer.step();
-  return loss.item<double>();
-}
 
 struct SftExample {
   size_t user;
@@ -319,206 +276,6 @@ LoopResult train_sft(PlannerPolicy& policy, const EpisodeTable& table, const std
   return run_training_loop("planner sft", dir, policy.ptr(), optimizer, identity, o.sft, cb, control);
 }
 
-/// Divides group-centred advantages by their root mean square over the whole batch. Scaling by each
-/// group's own spread (plain GRPO) would blow a group whose trajectories differ only by a fraction of a
-/// millisecond up to the same weight as one where a plan found the target; on recommendation data,
-/// where most users' plans all miss, that drowns the signal.
-void scale_by_batch_spread(std::vector<double>& advantage) {
-  double sq = 0;
-  for (double a : advantage) sq += a * a;
-  const double scale = std::sqrt(sq / std::max<double>(1.0, static_cast<double>(advantage.size())));
-  for (double& a : advantage) a = scale > 1e-12 ? a / scale : 0.0;
-}
-
-/// Exact KL(π || π_ref) per decision over the affordable actions (masked ones have ~zero mass in both).
-torch::Tensor kl_to_reference(const torch::Tensor& logp, const torch::Tensor& ref_logp) {
-  return (logp.exp() * (logp - ref_logp.to(logp.device()))).sum(1);
-}
-
-/// GRPO on one batch of users whose group is every canonical plan, weighted by its probability under
-/// the policy: the episode table holds each plan's outcome, so the expected reward and its gradient
-/// are exact where sampled trajectories would only rarely try a plan a confident warm-up policy
-/// avoids. Advantages as in the sampled group; no ratio clip, since nothing is sampled. Returns the
-/// summed loss of its ppo_epochs steps.
-double plans_batch(PlannerPolicy& policy, PlannerPolicy& reference, torch::optim::Optimizer& optimizer,
-                   const EpisodeTable& table, const std::vector<size_t>& users, const PlannerOptions& o,
-                   std::mt19937_64& rng) {
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  DecisionBatch b;
-  std::vector<int64_t> actions, rows;
-  std::vector<double> advantage;
-  for (size_t user : users) {
-    const double beta = o.betas[rng() % o.betas.size()];
-    const double budget = unit(rng) < o.budget_share ? o.budgets_ms[rng() % o.budgets_ms.size()] : 0.0;
-    const auto& u = table.users[user];
-    std::array<double, kNumPlans> reward{};
-    for (int p = 0; p < kNumPlans; ++p) {
-      EpisodeState st;
-      for (int a : plan_actions(p)) {
-        add_decision(b, u, st, beta, budget, table.costs);  // an unaffordable step: probability 0
-        actions.push_back(a);
-        rows.push_back(static_cast<int64_t>(advantage.size()) + p);
-        replay_step(u, st, a, table.costs, o.max_calls);
-      }
-      reward[p] = episode_reward(u, st, beta, o.invalid_penalty, table.costs);
-    }
-    const double mean = std::accumulate(reward.begin(), reward.end(), 0.0) / kNumPlans;
-    for (double r : reward) advantage.push_back(r - mean);
-  }
-  scale_by_batch_spread(advantage);
-  auto adv = torch::tensor(advantage).to(torch::kFloat);
-  auto act = torch::tensor(actions, torch::kLong).unsqueeze(1);
-  auto row = torch::tensor(rows, torch::kLong);
-  torch::Tensor ref_logp;
-  {
-    torch::NoGradGuard no_grad;
-    ref_logp = masked_log_probs(reference, b);
-  }
-  double total = 0;
-  for (int e = 0; e < o.ppo_epochs; ++e) {
-    auto logp = masked_log_probs(policy, b);
-    auto step_logp = logp.gather(1, act.to(logp.device())).squeeze(1).to(torch::kCPU);
-    auto plan_logp = torch::zeros({static_cast<int64_t>(advantage.size())}).index_add(0, row, step_logp);
-    auto expected = (plan_logp.exp() * adv).sum() / static_cast<double>(users.size());
-    total += descend(optimizer, -expected + o.kl * kl_to_reference(logp, ref_logp).mean());
-  }
-  return total;
-}
-
-/// One sampled decision of a GRPO batch.
-struct Sample {
-  size_t user;
-  EpisodeState state;
-  double beta, budget;
-  int action;
-  double old_logp;
-  size_t trajectory;
-};
-
-LoopResult train_grpo(PlannerPolicy& policy, PlannerPolicy& reference, const EpisodeTable& table,
-                      const std::vector<size_t>& train, const std::vector<size_t>& held, const PlannerOptions& o,
-                      const Context& ctx, const fs::path& dir, const nlohmann::json& identity,
-                      const TrainControl& control) {
-  reference->eval();
-  for (auto& p : reference->parameters()) p.set_requires_grad(false);
-  auto optimizer = make_adamw(*policy, o.grpo);
-  LoopCallbacks cb;
-  cb.train_epoch = [&](int epoch) {
-    // No dropout: the sampling policy and the one whose ratio is taken must be the same function.
-    policy->eval();
-    std::mt19937_64 rng(ctx.seed * 7919ULL + static_cast<uint64_t>(epoch));
-    std::uniform_real_distribution<double> unit(0.0, 1.0);
-    std::vector<size_t> order = train;
-    std::shuffle(order.begin(), order.end(), rng);
-    double total = 0;
-    int batches = 0;
-    const size_t per = static_cast<size_t>(o.grpo.batch_size);
-    for (size_t start = 0; start < order.size(); start += per) {
-      const size_t end = std::min(order.size(), start + per);
-      if (o.group_mode == "plans") {
-        total += plans_batch(policy, reference, optimizer, table,
-                             std::vector<size_t>(order.begin() + static_cast<std::ptrdiff_t>(start),
-                                                 order.begin() + static_cast<std::ptrdiff_t>(end)),
-                             o, rng);
-        batches += o.ppo_epochs;
-        continue;
-      }
-      // Sample G trajectories per user.
-      struct Traj {
-        size_t user;
-        double beta, budget;
-        EpisodeState state;
-        double reward = 0;
-      };
-      std::vector<Traj> trajs;
-      for (size_t r = start; r < end; ++r) {
-        const double beta = o.betas[rng() % o.betas.size()];
-        const double budget = unit(rng) < o.budget_share ? o.budgets_ms[rng() % o.budgets_ms.size()] : 0.0;
-        for (int g = 0; g < o.group; ++g) trajs.push_back({order[r], beta, budget, {}, 0.0});
-      }
-      std::vector<Sample> samples;
-      {
-        torch::NoGradGuard no_grad;
-        for (int round = 0; round < o.max_calls; ++round) {
-          DecisionBatch b;
-          std::vector<size_t> open;
-          for (size_t t = 0; t < trajs.size(); ++t)
-            if (!trajs[t].state.done) {
-              open.push_back(t);
-              add_decision(b, table.users[trajs[t].user], trajs[t].state, trajs[t].beta, trajs[t].budget, table.costs);
-            }
-          if (open.empty()) break;
-          auto logp = masked_log_probs(policy, b).to(torch::kCPU);
-          auto la = logp.accessor<float, 2>();
-          for (size_t g = 0; g < open.size(); ++g) {
-            // The behaviour policy mixes in `sample_explore` of uniform choice over the affordable
-            // calls, so that a confident warm-up policy still tries the others; the importance ratio
-            // is taken against this behaviour probability. Sampled with our own generator so that
-            // the run is reproducible from the seed.
-            const auto& allowed = b.allowed[g];
-            const double n_allowed = std::accumulate(allowed.begin(), allowed.end(), 0.0);
-            std::array<double, kNumActions> behaviour{};
-            for (int c = 0; c < kNumActions; ++c)
-              behaviour[c] = (1.0 - o.sample_explore) * std::exp(la[static_cast<int64_t>(g)][c]) +
-                             (allowed[c] > 0 ? o.sample_explore / n_allowed : 0.0);
-            double x = unit(rng), acc = 0;
-            int a = kNumActions - 1;
-            for (int c = 0; c < kNumActions; ++c) {
-              acc += behaviour[c];
-              if (x < acc) {
-                a = c;
-                break;
-              }
-            }
-            Traj& tr = trajs[open[g]];
-            samples.push_back({tr.user, tr.state, tr.beta, tr.budget, a, std::log(behaviour[a]), open[g]});
-            replay_step(table.users[tr.user], tr.state, a, table.costs, o.max_calls);
-          }
-        }
-      }
-      // Advantages: centred on the group's mean reward, scaled by the whole batch's reward spread.
-      for (auto& tr : trajs) tr.reward = episode_reward(table.users[tr.user], tr.state, tr.beta, o.invalid_penalty, table.costs);
-      std::vector<double> advantage(trajs.size(), 0.0);
-      for (size_t g0 = 0; g0 < trajs.size(); g0 += static_cast<size_t>(o.group)) {
-        double mean = 0;
-        for (int g = 0; g < o.group; ++g) mean += trajs[g0 + g].reward;
-        mean /= o.group;
-        for (int g = 0; g < o.group; ++g) advantage[g0 + g] = trajs[g0 + g].reward - mean;
-      }
-      scale_by_batch_spread(advantage);
-      DecisionBatch b;
-      std::vector<int64_t> actions;
-      std::vector<float> old_logp, adv;
-      for (const auto& s : samples) {
-        add_decision(b, table.users[s.user], s.state, s.beta, s.budget, table.costs);
-        actions.push_back(s.action);
-        old_logp.push_back(static_cast<float>(s.old_logp));
-        adv.push_back(static_cast<float>(advantage[s.trajectory]));
-      }
-      if (samples.empty()) continue;
-      torch::Tensor ref_logp;
-      {
-        torch::NoGradGuard no_grad;
-        ref_logp = masked_log_probs(reference, b);
-      }
-      auto act = torch::tensor(actions, torch::kLong).unsqueeze(1);
-      auto old = torch::tensor(old_logp);
-      auto advt = torch::tensor(adv);
-      for (int e = 0; e < o.ppo_epochs; ++e) {
-        auto logp = masked_log_probs(policy, b);
-        auto lp = logp.gather(1, act.to(logp.device())).squeeze(1);
-        auto ratio = torch::exp(lp - old.to(lp.device()));
-        auto a = advt.to(lp.device());
-        auto surrogate = torch::min(ratio * a, torch::clamp(ratio, 1.0 - o.clip, 1.0 + o.clip) * a);
-        total += descend(optimizer, -surrogate.mean() + o.kl * kl_to_reference(logp, ref_logp).mean());
-        ++batches;
-      }
-    }
-    return batches > 0 ? total / batches : 0.0;
-  };
-  cb.validate = [&] { return mean_holdout_reward(policy, table, held, o); };
-  return run_training_loop("planner grpo", dir, policy.ptr(), optimizer, identity, o.grpo, cb, control);
-}
 
 /// The βs the holdout sweep tries: the training grid and, between neighbours, their geometric mean
 /// (half the upper one next to 0). The policy reads β as a continuous input, so the served β need not
@@ -646,7 +403,8 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
   torch::load(reference, (dir / "sft.pt").string());
   reference->to(device);
   identity["sft"] = hash_file(dir / "sft.pt");
-  auto grpo = train_grpo(policy, reference, table, train, held, options, ctx, dir / "grpo", identity, control);
+  auto grpo = train_grpo(policy, reference, table, train, options, ctx, dir / "grpo", identity, control,
+                         [&] { return mean_holdout_reward(policy, table, held, options); });
   result.grpo_seconds = grpo.seconds;
   if (!grpo.finished) return result;
   result.grpo_holdout_reward = grpo.best;

@@ -9,7 +9,7 @@
 //    a random plan instead, so the warm-up policy keeps some mass on every plan for RL to explore.
 // 3. GRPO. For each user, G trajectories are sampled from the current policy under a β drawn from the
 //    grid (and sometimes a latency budget); reward = NDCG@10 − β·latency(s) − penalty·invalid calls;
-//    advantages are centred within the group (and scaled by the batch's spread, see train_grpo);
+//    advantages are centred within the group (and scaled by the batch's spread; agent/planner_grpo.h);
 //    clipped ratios; exact KL to the warm-up policy.
 //    β and the budget are inputs of the policy, so one model covers the accuracy/latency curve.
 // A held-out part of the validation users selects checkpoints (mean reward over the β grid) and the
