@@ -5,20 +5,27 @@
 #   bench/baselines.sh [dataset ...]     default: amazon2014_beauty amazon2014_sports amazon2014_toys
 #
 # Writes bench/results/baselines_<dataset>.json (committed) and refreshes the matching table in
-# docs/RESULTS.md. Extra SASRec options can be passed in SASREC_ARGS; RUNS (runs/bench-baselines)
-# prefixes the run directories (RUNS-<dataset>).
+# docs/RESULTS.md. Extra SASRec options can be passed in SASREC_ARGS (the training command, with them,
+# is recorded as train_command and under the table); RUNS (runs/bench-baselines) prefixes the run
+# directories (RUNS-<dataset>).
 set -euo pipefail
 BENCH_ARGS=("$@")
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
 bench_datasets datasets amazon2014_beauty amazon2014_sports amazon2014_toys
+command -v jq >/dev/null || { echo "bench/baselines.sh needs jq" >&2; exit 2; }
 
 for ds in "${datasets[@]}"; do
   run=${RUNS:-runs/bench-baselines}-$ds
-  # shellcheck disable=SC2086
-  "$BIN" --threads "$THREADS" train sasrec --data "$DATA/$ds" --run "$run" ${SASREC_ARGS:-}
+  # shellcheck disable=SC2206
+  train=("$BIN" --threads "$THREADS" train sasrec --data "$DATA/$ds" --run "$run" ${SASREC_ARGS:-})
+  "${train[@]}"
   "$BIN" --threads "$THREADS" eval --data "$DATA/$ds" --run "$run" --experiment "baselines_$ds" \
     --systems mostpop,swing,sasrec --split test
-  cp "$run/eval/results.json" "bench/results/baselines_$ds.json"
-  bench/update_results.sh "baselines_$ds" "$run/eval/results.md"
+  # The eval records its own command; the SASRec training (with SASREC_ARGS) is recorded beside it.
+  jq --arg c "${train[*]}" '.train_command = $c' "$run/eval/results.json" > "bench/results/baselines_$ds.json"
+  md=$(mktemp)
+  { cat "$run/eval/results.md"; echo; echo "SASRec trained with: \`${train[*]}\`"; } > "$md"
+  bench/update_results.sh "baselines_$ds" "$md"
+  rm -f "$md"
 done
