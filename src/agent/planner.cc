@@ -185,7 +185,6 @@ PlannerPolicy make_policy(const SidMap& sids, const std::vector<int64_t>& popula
   return PlannerPolicy(sids.sids(), sids.level_sizes(), popularity, o.policy);
 }
 
-
 struct SftExample {
   size_t user;
   EpisodeState state;
