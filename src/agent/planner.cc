@@ -31,6 +31,18 @@ void split_users(size_t n, double holdout, uint64_t seed, std::vector<size_t>& t
   }
 }
 
+/// Holds libtorch's and the BLAS's intra-op threads at `n` for its lifetime.
+class ScopedComputeThreads {
+ public:
+  explicit ScopedComputeThreads(int n) : before_(torch::get_num_threads()) { set_compute_threads(n); }
+  ~ScopedComputeThreads() { set_compute_threads(before_); }
+  ScopedComputeThreads(const ScopedComputeThreads&) = delete;
+  ScopedComputeThreads& operator=(const ScopedComputeThreads&) = delete;
+
+ private:
+  int before_;
+};
+
 double mean_holdout_reward(PlannerPolicy& policy, const EpisodeTable& table, const std::vector<size_t>& users,
                            const PlannerOptions& o) {
   double total = 0;
@@ -371,6 +383,11 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
                                           const TrainControl& control) {
   options.validate();
   ctx.apply();
+  // The policy is small, so one intra-op thread trains it about as fast as several, and the trained
+  // planner is then the same for every --threads: reductions split over threads round differently,
+  // and the holdout's β selection amplified that (a Beauty planner served β 0.1 with two threads and
+  // 0.02 with one).
+  const ScopedComputeThreads one_thread(1);
   fs::create_directories(dir);
   PlannerTrainResult result;
   auto policy = make_policy(sids, popularity, options);
