@@ -368,11 +368,7 @@ AgentRecommender::AgentRecommender(Toolbox tools, std::shared_ptr<const Policy> 
 
 std::vector<Ranking> AgentRecommender::recommend(const std::vector<Sequence>& histories,
                                                  const RecommendOptions& options) const {
-  std::vector<RequestState> requests(histories.size());
-  for (size_t i = 0; i < histories.size(); ++i) {
-    requests[i].history = histories[i];
-    requests[i].exclude_history = options.exclude_history;
-  }
+  auto requests = request_states(histories, options);
   auto answers = run_agent(tools_, *policy_, requests, options.k, options_, costs_);
   std::vector<Ranking> out;
   out.reserve(answers.size());

@@ -49,13 +49,18 @@ size_t ToolRecommender::preferred_batch_size() const {
   return best;
 }
 
-std::vector<Ranking> ToolRecommender::recommend(const std::vector<Sequence>& histories,
-                                                const RecommendOptions& options) const {
+std::vector<RequestState> request_states(const std::vector<Sequence>& histories, const RecommendOptions& options) {
   std::vector<RequestState> requests(histories.size());
   for (size_t i = 0; i < histories.size(); ++i) {
     requests[i].history = histories[i];
     requests[i].exclude_history = options.exclude_history;
   }
+  return requests;
+}
+
+std::vector<Ranking> ToolRecommender::recommend(const std::vector<Sequence>& histories,
+                                                const RecommendOptions& options) const {
+  auto requests = request_states(histories, options);
   std::vector<Observation> observations;
   for (size_t s = 0; s < plan_.size(); ++s) {
     ToolArgs args = plan_[s].args;

@@ -29,6 +29,10 @@ struct RequestState {
   std::vector<std::string> calls;
 };
 
+/// One fresh request per history, excluding history items as `options` says (what ToolRecommender
+/// and AgentRecommender start from).
+std::vector<RequestState> request_states(const std::vector<Sequence>& histories, const RecommendOptions& options);
+
 /// The arguments of a tool call: fast_rec(k), rank_candidates(m, k), think_and_rec(k).
 struct ToolArgs {
   /// Items to return.
