@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "data/ranks.h"
 
 namespace twistar {
@@ -94,9 +95,12 @@ void add_paired_comparisons(std::vector<EvalResult>& results, const std::string&
   const std::vector<int> base = ref->ranks;
   for (auto& r : results) {
     if (r.system == reference) continue;
-    if (r.ranks.size() != base.size())
-      throw_input_error("--compare-to {}: {} has {} ranked requests, the reference {}", reference, r.system,
-                        r.ranks.size(), base.size());
+    if (r.ranks.size() != base.size()) {
+      // Not comparable (no per-request ranks); the rest of the report is still written.
+      spdlog::warn("--compare-to {}: {} has {} ranked requests, the reference {}; no paired comparison", reference,
+                   r.system, r.ranks.size(), base.size());
+      continue;
+    }
     nlohmann::json paired = {{"reference", reference}};
     for (const auto& metric : kPairedMetrics) paired[metric] = paired_bootstrap(r.ranks, base, metric, options).to_json();
     r.extra["paired"] = std::move(paired);

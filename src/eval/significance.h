@@ -47,7 +47,8 @@ PairedDifference paired_bootstrap(const std::vector<int>& ranks, const std::vect
 inline const std::vector<std::string> kPairedMetrics = {"ndcg@10", "recall@10"};
 
 /// Adds `paired` to every result but the reference: {"reference": name, "<metric>": difference...}.
-/// Throws InputError when the reference is not among the results or has other requests.
+/// Throws InputError when the reference is not among the results; a result with other requests than
+/// the reference's (no per-request ranks) is skipped with a warning, so the report is still written.
 void add_paired_comparisons(std::vector<EvalResult>& results, const std::string& reference,
                             const BootstrapOptions& options);
 
