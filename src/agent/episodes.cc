@@ -5,9 +5,7 @@
 #include <cmath>
 #include <functional>
 
-#include <torch/torch.h>
-
-#include "core/context.h"
+#include "core/compute_threads.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "data/ranks.h"
@@ -25,8 +23,7 @@ CostModel measure_costs(const Toolbox& tools, const std::vector<Example>& exampl
   CostModel costs;
   if (examples.empty() || n == 0) return costs;
   n = std::min(n, examples.size());
-  const int threads = torch::get_num_threads();
-  set_compute_threads(1);
+  const ComputeThreadsGuard one_thread(1);
   std::array<double, kNumActions> total{};
   for (size_t r = 0; r <= n; ++r) {  // r == 0 is the warm-up
     const Example& ex = examples[(r == 0 ? 0 : r - 1) * examples.size() / n];
@@ -45,7 +42,6 @@ CostModel measure_costs(const Toolbox& tools, const std::vector<Example>& exampl
     if (r > 0)
       for (int x = 0; x < kNumActions; ++x) total[x] += t[x];
   }
-  set_compute_threads(threads);
   for (int x = 0; x < kNumActions; ++x) costs.ms[x] = total[x] / static_cast<double>(n);
   return costs;
 }

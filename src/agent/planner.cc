@@ -12,6 +12,7 @@
 #include "agent/routers.h"
 #include "agent/think_and_rec.h"
 #include "core/atomic_file.h"
+#include "core/compute_threads.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -30,18 +31,6 @@ void split_users(size_t n, double holdout, uint64_t seed, std::vector<size_t>& t
     (static_cast<double>(h % 10000) / 10000.0 < holdout ? held : train).push_back(i);
   }
 }
-
-/// Holds libtorch's and the BLAS's intra-op threads at `n` for its lifetime.
-class ScopedComputeThreads {
- public:
-  explicit ScopedComputeThreads(int n) : before_(torch::get_num_threads()) { set_compute_threads(n); }
-  ~ScopedComputeThreads() { set_compute_threads(before_); }
-  ScopedComputeThreads(const ScopedComputeThreads&) = delete;
-  ScopedComputeThreads& operator=(const ScopedComputeThreads&) = delete;
-
- private:
-  int before_;
-};
 
 double mean_holdout_reward(PlannerPolicy& policy, const EpisodeTable& table, const std::vector<size_t>& users,
                            const PlannerOptions& o) {
@@ -387,7 +376,7 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
   // planner is then the same for every --threads: reductions split over threads round differently,
   // and the holdout's β selection amplified that (a Beauty planner served β 0.1 with two threads and
   // 0.02 with one).
-  const ScopedComputeThreads one_thread(1);
+  const ComputeThreadsGuard one_thread(1);
   fs::create_directories(dir);
   PlannerTrainResult result;
   auto policy = make_policy(sids, popularity, options);

@@ -1,11 +1,7 @@
 #include "eval/latency.h"
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <numeric>
-
-#include "core/context.h"
 
 namespace twistar {
 
@@ -35,8 +31,5 @@ LatencyStats summarize_latency(std::vector<double> samples) {
   s.max = samples.back();
   return s;
 }
-
-SingleThreadGuard::SingleThreadGuard() : previous_(at::get_num_threads()) { set_compute_threads(1); }
-SingleThreadGuard::~SingleThreadGuard() { set_compute_threads(previous_); }
 
 }  // namespace twistar

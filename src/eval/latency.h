@@ -5,6 +5,8 @@
 
 #include <vector>
 
+#include "core/compute_threads.h"
+
 namespace twistar {
 
 struct LatencyStats {
@@ -19,13 +21,9 @@ LatencyStats summarize_latency(std::vector<double> samples_ms);
 
 /// Restricts libtorch to one intra-op thread for the lifetime of the guard (latency is defined on
 /// one thread), restoring the previous count afterwards.
-class SingleThreadGuard {
+class SingleThreadGuard : public ComputeThreadsGuard {
  public:
-  SingleThreadGuard();
-  ~SingleThreadGuard();
-
- private:
-  int previous_;
+  SingleThreadGuard() : ComputeThreadsGuard(1) {}
 };
 
 }  // namespace twistar
