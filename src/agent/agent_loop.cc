@@ -102,6 +102,16 @@ std::string action_call(int action, int k, int wide) {
 
 const char* action_name(int action) { return kActionNames[action]; }
 
+int plan_mix(const std::vector<int>& valid_calls) {
+  bool think = false, ranked = false;
+  for (size_t i = 0; i < valid_calls.size(); ++i) {
+    if (valid_calls[i] == kThink && i > 0 && valid_calls[i - 1] == kRank) return kPlanRankSlow;
+    think = think || valid_calls[i] == kThink;
+    ranked = ranked || valid_calls[i] == kRank;
+  }
+  return think ? kPlanSlow : ranked ? kPlanFastRank : kPlanFastOnly;
+}
+
 nlohmann::json CostModel::to_json() const {
   nlohmann::json j = {{"decision_ms", decision_ms}};
   for (int a = 0; a < kNumActions; ++a) j["ms"][kActionNames[a]] = ms[a];
@@ -323,6 +333,7 @@ std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, s
           continue;
         }
         if (!obs[g].rationale.empty()) answers[i].rationale = obs[g].rationale;
+        answers[i].calls.push_back(a);
         lists[i] = obs[g].items;
         step_episode(states[i], a, observation_stats(obs[g].items), call_cost(states[i], a, costs), options.max_calls);
       }
@@ -339,6 +350,7 @@ std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, s
       answers[i].tool_ms[tools.fast->name()] += obs[g].cost_ms;
       lists[i] = obs[g].items;
       states[i].list = kListFast;
+      answers[i].calls.push_back(kFastK);
       answers[i].plan = "fallback";
     }
   }
@@ -375,6 +387,7 @@ std::vector<Ranking> AgentRecommender::recommend(const std::vector<Sequence>& hi
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& a : answers) {
     ++plans_[a.plan];
+    ++mix_[plan_mix(a.calls)];
     ++total_;
     if (a.plan.find("think_and_rec") != std::string::npos) ++slow_;
     if (answers.size() == 1)
@@ -391,6 +404,13 @@ std::map<std::string, double> AgentRecommender::plan_shares() const {
   return out;
 }
 
+std::array<double, kNumPlans> AgentRecommender::mix_shares() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::array<double, kNumPlans> out{};
+  for (int p = 0; p < kNumPlans; ++p) out[p] = total_ > 0 ? static_cast<double>(mix_[p]) / total_ : 0.0;
+  return out;
+}
+
 double AgentRecommender::slow_rate() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return total_ > 0 ? static_cast<double>(slow_) / total_ : 0.0;
@@ -404,6 +424,7 @@ std::map<std::string, std::vector<double>> AgentRecommender::single_request_cost
 void AgentRecommender::reset_counts() {
   std::lock_guard<std::mutex> lock(mutex_);
   plans_.clear();
+  mix_.fill(0);
   slow_ = total_ = 0;
   costs_ms_.clear();
 }

@@ -43,6 +43,15 @@ enum Action : int { kFastK = 0, kFastWide, kRank, kThink, kFinish, kNumActions }
 std::string action_call(int action, int k, int wide);
 const char* action_name(int action);
 
+/// The canonical plans: fast_only = fast_rec(k); fast_rank = fast_rec(wide) + rank_candidates(wide, k);
+/// slow = think_and_rec(k); fast_rank_slow = fast_rank, then think_and_rec(k) over the ranked list
+/// (its thought fused with the ranking, kListThinkRankWide).
+enum Plan : int { kPlanFastOnly = 0, kPlanFastRank, kPlanSlow, kPlanRankSlow, kNumPlans };
+/// The canonical plan whose cost a sequence of valid calls (Action values, finish left out) resembles,
+/// for a random router's mix: fast_rank_slow when think_and_rec came right after rank_candidates, slow
+/// when it came otherwise, fast_rank when the calls ranked without thinking, fast_only for the rest.
+int plan_mix(const std::vector<int>& valid_calls);
+
 /// A deterministic per-call cost (ms): the planner trains against it so that training reproduces,
 /// while evaluation measures real wall time. Built by timing each call on real requests.
 struct CostModel {
@@ -163,6 +172,8 @@ struct AgentAnswer {
   /// The calls as the grammar wrote them, invalid ones included with their error.
   nlohmann::json trace = nlohmann::json::array();
   std::string rationale;
+  /// The calls that ran (Action values; finish and invalid calls left out, a forced fast_rec included).
+  std::vector<int> calls;
   /// Wall time per tool and for the policy's decisions, ms.
   std::map<std::string, double> tool_ms;
   int invalid = 0;
@@ -185,10 +196,13 @@ class AgentRecommender : public Recommender {
   /// Share of episodes per plan ("fast_rec+rank_candidates", ...), and of episodes calling think_and_rec.
   std::map<std::string, double> plan_shares() const;
   double slow_rate() const;
+  /// Share of episodes per canonical plan their calls resemble (plan_mix): a random router's mix.
+  std::array<double, kNumPlans> mix_shares() const;
   /// Each tool's (and the planner's) time on single-request calls.
   std::map<std::string, std::vector<double>> single_request_costs() const;
   void set_beta(double beta) { options_.beta = beta; }
   void reset_counts();
+  const Policy& policy() const { return *policy_; }
 
  private:
   Toolbox tools_;
@@ -198,6 +212,7 @@ class AgentRecommender : public Recommender {
   std::string name_;
   mutable std::mutex mutex_;
   mutable std::map<std::string, int64_t> plans_;
+  mutable std::array<int64_t, kNumPlans> mix_{};
   mutable int64_t slow_ = 0, total_ = 0;
   mutable std::map<std::string, std::vector<double>> costs_ms_;
 };

@@ -44,10 +44,7 @@ EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example
                                  size_t cost_requests, const std::function<RequestFeatures(const Sequence&)>& features,
                                  bool progress);
 
-/// The canonical plans: fast_only = fast_rec(k); fast_rank = fast_rec(wide) + rank_candidates(wide, k);
-/// slow = think_and_rec(k); fast_rank_slow = fast_rank, then think_and_rec(k) over the ranked list
-/// (its thought fused with the ranking, kListThinkRankWide).
-enum Plan : int { kPlanFastOnly = 0, kPlanFastRank, kPlanSlow, kPlanRankSlow, kNumPlans };
+/// The canonical plans (enum Plan, agent/agent_loop.h).
 const char* plan_name(int plan);
 /// The plan's calls, finish included.
 std::vector<int> plan_actions(int plan);

@@ -58,6 +58,8 @@ class RandomRouter : public Policy {
   std::string name() const override { return "router_random"; }
   std::vector<int> decide(const std::vector<const Sequence*>& histories, const std::vector<EpisodeState>& states,
                           double beta, double budget_ms) const override;
+  /// The plan shares it draws from (normalised).
+  const std::array<double, kNumPlans>& shares() const { return shares_; }
 
  private:
   std::array<double, kNumPlans> shares_;

@@ -136,26 +136,16 @@ void add_agent_extra(const AgentRecommender& agent, EvalResult& r, const fs::pat
   // Over every episode run: each user once, then the evenly spaced requests timed one at a time.
   r.extra["plan_shares"] = agent.plan_shares();
   r.extra["slow_rate"] = agent.slow_rate();
+  const auto mix = agent.mix_shares();
+  for (int p = 0; p < kNumPlans; ++p) r.extra["mix_shares"][plan_name(p)] = mix[p];
+  if (const auto* random = dynamic_cast<const RandomRouter*>(&agent.policy()))
+    for (int p = 0; p < kNumPlans; ++p) r.extra["router_mix"][plan_name(p)] = random->shares()[p];
   for (auto& [tool, samples] : agent.single_request_costs())
     r.extra["tool_latency_ms"][tool] = summarize_latency(std::move(samples)).to_json();
   if (auto m = Manifest::load(run_dir / "planner")) {
     r.extra["train_seconds"] = m->wall_seconds;
     r.extra["beta"] = m->metrics.value("beta", 0.0);
   }
-}
-
-/// router_random's mix from an evaluated planner: fast_rank_slow = any plan that thought after
-/// ranking, slow = one that thought otherwise, fast_rank = one that ranked without thinking,
-/// fast_only = the rest.
-std::array<double, kNumPlans> canonical_shares(const std::map<std::string, double>& plans) {
-  std::array<double, kNumPlans> s{};
-  for (const auto& [plan, share] : plans) {
-    if (plan.find("rank_candidates+think_and_rec") != std::string::npos) s[kPlanRankSlow] += share;
-    else if (plan.find("think_and_rec") != std::string::npos) s[kPlanSlow] += share;
-    else if (plan.find("rank_candidates") != std::string::npos) s[kPlanFastRank] += share;
-    else s[kPlanFastOnly] += share;
-  }
-  return s;
 }
 
 }  // namespace
@@ -456,7 +446,7 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
     if (auto* agent = dynamic_cast<AgentRecommender*>(system.get())) {
       add_agent_extra(*agent, r, run_dir);
       if (name == "twistar") {
-        opts.router_shares = canonical_shares(agent->plan_shares());
+        opts.router_shares = agent->mix_shares();
         nlohmann::json sweep = nlohmann::json::array();
         for (double beta : options.planner_betas) {
           agent->reset_counts();

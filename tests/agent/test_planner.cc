@@ -307,9 +307,13 @@ TEST(AgentLoop, ThinkingAfterRankingFusesTheListsAndTheTableReplaysIt) {
     return r;
   };
   auto unsure = fresh(), sure = fresh();
-  EXPECT_EQ(run_agent(tools, ThresholdRouter({1e30, true}), unsure, 3, o, costs)[0].plan,
-            "fast_rec+rank_candidates+think_and_rec");
-  EXPECT_EQ(run_agent(tools, ThresholdRouter({-1e30, true}), sure, 3, o, costs)[0].plan, "fast_rec+rank_candidates");
+  const AgentAnswer thought = run_agent(tools, ThresholdRouter({1e30, true}), unsure, 3, o, costs)[0];
+  EXPECT_EQ(thought.plan, "fast_rec+rank_candidates+think_and_rec");
+  EXPECT_EQ(thought.calls, (std::vector<int>{kFastWide, kRank, kThink}));
+  EXPECT_EQ(plan_mix(thought.calls), kPlanRankSlow);
+  const AgentAnswer ranked = run_agent(tools, ThresholdRouter({-1e30, true}), sure, 3, o, costs)[0];
+  EXPECT_EQ(ranked.plan, "fast_rec+rank_candidates");
+  EXPECT_EQ(plan_mix(ranked.calls), kPlanFastRank);
 
   auto table = build_episode_table(tools, examples, 3, 1, [](const Sequence&) { return RequestFeatures{}; }, false);
   for (size_t i = 0; i < examples.size(); ++i) {
@@ -332,6 +336,19 @@ TEST(AgentLoop, ThinkingAfterRankingFusesTheListsAndTheTableReplaysIt) {
   for (int a : {kFastK, kRank, kThink}) replay_step(table.users[0], narrow, a, table.costs, 4);
   EXPECT_EQ(narrow.list, kListThinkRankFast);
   EXPECT_EQ(plan_of(narrow), kNumPlans);
+}
+
+TEST(Planner, PlanMixNamesTheCanonicalPlanACallSequenceCostsLike) {
+  EXPECT_EQ(plan_mix({}), kPlanFastOnly);
+  EXPECT_EQ(plan_mix({kFastK}), kPlanFastOnly);
+  EXPECT_EQ(plan_mix({kFastK, kFastWide}), kPlanFastOnly);
+  EXPECT_EQ(plan_mix({kFastWide, kRank}), kPlanFastRank);
+  EXPECT_EQ(plan_mix({kThink}), kPlanSlow);
+  EXPECT_EQ(plan_mix({kFastK, kThink}), kPlanSlow);
+  EXPECT_EQ(plan_mix({kFastWide, kRank, kThink}), kPlanRankSlow);
+  EXPECT_EQ(plan_mix({kFastK, kRank, kThink, kFastK}), kPlanRankSlow);
+  // Thinking, then ranking its list, is not thinking after ranking.
+  EXPECT_EQ(plan_mix({kFastWide, kThink, kRank}), kPlanSlow);
 }
 
 PlannerOptions toy_options() {

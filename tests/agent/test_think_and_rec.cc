@@ -475,6 +475,15 @@ TEST(PlannerStage, TrainsEvaluatesAndServesTheWholePipeline) {
   for (const char* plan : {"fast_only", "fast_rank", "slow", "fast_rank_slow"})
     EXPECT_GE(sys.at("oracle").at("ndcg@10").get<double>() + 1e-12, sys.at(plan).at("ndcg@10").get<double>());
   EXPECT_TRUE(sys.at("twistar").contains("plan_shares"));
+  // router_random draws from the canonical mix twistar ran (evaluated before it).
+  const auto& mix = sys.at("twistar").at("mix_shares");
+  const auto& drawn = sys.at("router_random").at("router_mix");
+  double total = 0;
+  for (const char* plan : {"fast_only", "fast_rank", "slow", "fast_rank_slow"}) {
+    EXPECT_NEAR(drawn.at(plan).get<double>(), mix.at(plan).get<double>(), 1e-9) << plan;
+    total += mix.at(plan).get<double>();
+  }
+  EXPECT_NEAR(total, 1.0, 1e-9);
   const auto& sweep = sys.at("twistar").at("beta_sweep");
   ASSERT_EQ(sweep.size(), 2u);
   // Each β of the sweep is a full evaluation (how β steers the plan is tested on the scripted tools
