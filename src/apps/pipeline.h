@@ -17,6 +17,7 @@
 #include "eval/significance.h"
 #include "graph/swing.h"
 #include "agent/fast_rec.h"
+#include "agent/reasoner_training.h"
 #include "agent/think_and_rec.h"
 #include "agent/planner.h"
 #include "models/ranker.h"
@@ -53,7 +54,7 @@ TrainStageOutcome run_ranker_stage(const Dataset& data, const RankerOptions& opt
                                    const Context& ctx, const std::filesystem::path& run_dir,
                                    bool progress, bool force = false);
 
-/// The `reasoner` stage: trains the slow path's reasoning LM (agent/think_and_rec.h) into
+/// The `reasoner` stage: trains the slow path's reasoning LM (agent/reasoner_training.h) into
 /// run/<name> from run/sidgen, run/sid and run/knowledge. Reused when its config and inputs are
 /// unchanged; every training stage resumes.
 TrainStageOutcome run_reasoner_stage(const Dataset& data, const ReasonerTrainOptions& options,

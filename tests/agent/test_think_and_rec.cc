@@ -7,6 +7,7 @@
 #include <set>
 
 #include "agent/fast_rec.h"
+#include "agent/reasoner_training.h"
 #include "agent/think_and_rec.h"
 #include "apps/knowledge_stage.h"
 #include "apps/pipeline.h"
