@@ -12,6 +12,8 @@
 #   request at a time on one thread (slow is evaluated last, after the systems that share its tools).
 # Writes bench/results/planner_<dataset>.json, docs/img/planner_<dataset>.png (gnuplot) and the table
 # in docs/RESULTS.md. Extra options: PLANNER_ARGS (train), EVAL_ARGS (eval), SWEEP (β list).
+# RENDER_ONLY=1 skips training and evaluation and redraws the plot and the table from an existing
+# bench/results/planner_<dataset>.json (after a change to how they are drawn).
 set -euo pipefail
 BENCH_ARGS=("$@")
 # shellcheck source=bench/common.sh
@@ -24,17 +26,21 @@ mkdir -p docs/img
 
 for ds in "${datasets[@]}"; do
   run=runs/bench-fastrec-$ds
-  for stage in sasrec sidgen ranker reasoner; do
-    [ -f "$run/$stage/manifest.json" ] || { echo "$run/$stage missing: run bench/fast_rank.sh and bench/slow.sh $ds first" >&2; exit 2; }
-  done
-  # shellcheck disable=SC2086
-  "$BIN" --threads "$THREADS" train planner --data "$DATA/$ds" --run "$run" ${PLANNER_ARGS:-}
-  # shellcheck disable=SC2086
-  "$BIN" --threads "$THREADS" eval --data "$DATA/$ds" --run "$run" --experiment "planner_$ds" \
-    --systems mostpop,swing,sasrec,fast_only,fast_rank,twistar,router_random,router_threshold,twistar_sft,slow,fast_rank_slow,oracle \
-    --fast-beam 20 --split test --throughput-batch 0 --planner-sweep "$SWEEP" --compare-to twistar ${EVAL_ARGS:-}
   out=bench/results/planner_$ds.json
-  cp "$run/eval/results.json" "$out"
+  if [ -n "${RENDER_ONLY:-}" ]; then
+    [ -f "$out" ] || { echo "$out missing: run bench/planner.sh $ds first" >&2; exit 2; }
+  else
+    for stage in sasrec sidgen ranker reasoner; do
+      [ -f "$run/$stage/manifest.json" ] || { echo "$run/$stage missing: run bench/fast_rank.sh and bench/slow.sh $ds first" >&2; exit 2; }
+    done
+    # shellcheck disable=SC2086
+    "$BIN" --threads "$THREADS" train planner --data "$DATA/$ds" --run "$run" ${PLANNER_ARGS:-}
+    # shellcheck disable=SC2086
+    "$BIN" --threads "$THREADS" eval --data "$DATA/$ds" --run "$run" --experiment "planner_$ds" \
+      --systems mostpop,swing,sasrec,fast_only,fast_rank,twistar,router_random,router_threshold,twistar_sft,slow,fast_rank_slow,oracle \
+      --fast-beam 20 --split test --throughput-batch 0 --planner-sweep "$SWEEP" --compare-to twistar ${EVAL_ARGS:-}
+    cp "$run/eval/results.json" "$out"
+  fi
 
   # The curve: twistar at each β of the sweep, and the fixed strategies as points.
   dat=$(mktemp)
@@ -68,11 +74,12 @@ EOF
     echo "| system | Recall@5 | Recall@10 | NDCG@5 | NDCG@10 | NDCG@10 − twistar (95% CI) | mean ms | p50 ms | p99 ms | slow calls | plans |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|"
     jq -r 'def f4: if . == null then "-" else (. * 10000 | round / 10000 | tostring) end;
-      def f4s: (if . >= 0 then "+" else "" end) + (. * 10000 | round / 10000 | tostring);
+      def f5s: (. * 100000 | round) as $n | ($n | if . < 0 then -. else . end) as $a | ($a % 100000 | tostring) as $f |
+        (if $n < 0 then "−" else "+" end) + "\($a / 100000 | floor)." + ("00000"[0:5 - ($f | length)]) + $f;
       def f2: if . == null then "-" else (. * 100 | round / 100 | tostring) end;
       def pct: if . == null then "-" else ((. * 1000 | round / 10 | tostring) + "%") end;
       def paired: if . == null then "-" else
-        "\(.diff | f4s) (\(.ci[0] | f4s), \(.ci[1] | f4s))" end;
+        "\(.diff | f5s) (\(.ci[0] | f5s), \(.ci[1] | f5s))" end;
       def plans: if . == null then "-" else (to_entries | map(select(.value > 0.0005)) |
         map("\(.key) \(.value | pct)") | join(", ")) end;
       .systems as $s |
