@@ -148,41 +148,56 @@ ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, co
   out.rationales.resize(histories.size());
   for (size_t s = 0; s < order.size(); s += static_cast<size_t>(o.chunk)) {
     const size_t e = std::min(order.size(), s + static_cast<size_t>(o.chunk));
-    std::vector<Sequence> part, exclude;
-    for (size_t i = s; i < e; ++i) {
-      part.push_back(histories[order[i]]);
-      if (exclude_history) exclude.push_back(histories[order[i]]);
-    }
-    std::vector<std::unordered_map<ItemIndex, double>> merged(part.size());
+    const size_t n = e - s;
+    // Every sample of every request of the chunk is one row (sample-major: row = sample·n + i), so a
+    // request's samples share one encoding, decoding and search pass. Each row's rationale comes from
+    // its own seed, so it is the same in any batch.
+    std::vector<Sequence> rows, exclude;
+    std::vector<uint64_t> seeds;
     for (int sample = 0; sample < samples; ++sample) {
-      auto state = model->start(part);
-      std::vector<std::string> texts(part.size());
-      if (rationale) {
-        const double temperature = samples == 1 ? 0.0 : o.temperature;
-        auto r = model->write_rationale(state, temperature, sample_seeds(part, o.seed, sample), grammar);
-        if (tokenizer && (sample == 0 || ground))
-          for (size_t i = 0; i < part.size(); ++i) texts[i] = tokenizer->decode(r.tokens[i]);
-        if (sample == 0)
-          for (size_t i = 0; i < part.size(); ++i) out.rationales[order[s + i]] = texts[i];
-      }
-      DecoderState thought = model->finish_thought(state);
-      const torch::Tensor h = thought.context[0];
-      auto rankings = constrained_beam_search(*model->base(), std::move(thought), trie,
-                                              {beam, whole_beam ? beam : k}, exclude);
-      if (ground && o.propose > 0)
-        add_proposals(model->base(), h, texts, part, exclude_history, o.propose, *aids.grounding, rankings);
-      for (size_t i = 0; i < part.size(); ++i) {
-        if (ground) aids.grounding->apply(texts[i], part[i], o.ground, rankings[i]);
-        if (samples == 1) {
-          if (static_cast<int64_t>(rankings[i].size()) > k) rankings[i].resize(k);
-          out.rankings[order[s + i]] = std::move(rankings[i]);
-          continue;
-        }
-        for (const auto& si : rankings[i]) merged[i][si.item] += std::exp(static_cast<double>(si.score)) / samples;
+      std::vector<Sequence> part;
+      for (size_t i = s; i < e; ++i) part.push_back(histories[order[i]]);
+      auto sample_seed = sample_seeds(part, o.seed, sample);
+      seeds.insert(seeds.end(), sample_seed.begin(), sample_seed.end());
+      for (auto& h : part) {
+        if (exclude_history) exclude.push_back(h);
+        rows.push_back(std::move(h));
       }
     }
-    if (samples == 1) continue;
-    for (size_t i = 0; i < part.size(); ++i) out.rankings[order[s + i]] = merged_ranking(merged[i], k);
+    auto state = model->start(rows);
+    std::vector<std::string> texts(rows.size());
+    if (rationale) {
+      const double temperature = samples == 1 ? 0.0 : o.temperature;
+      auto r = model->write_rationale(state, temperature, seeds, grammar);
+      // Sample 0's rationale is the one the observation shows; grounding reads every sample's.
+      const size_t decoded = ground ? rows.size() : n;
+      if (tokenizer)
+        for (size_t row = 0; row < decoded; ++row) texts[row] = tokenizer->decode(r.tokens[row]);
+      for (size_t i = 0; i < n; ++i) out.rationales[order[s + i]] = texts[i];
+    }
+    DecoderState thought = model->finish_thought(state);
+    const torch::Tensor h = thought.context[0];
+    auto rankings = constrained_beam_search(*model->base(), std::move(thought), trie,
+                                            {beam, whole_beam ? beam : k}, exclude);
+    if (ground && o.propose > 0)
+      add_proposals(model->base(), h, texts, rows, exclude_history, o.propose, *aids.grounding, rankings);
+    if (ground)
+      for (size_t row = 0; row < rows.size(); ++row) aids.grounding->apply(texts[row], rows[row], o.ground, rankings[row]);
+    if (samples == 1) {
+      for (size_t i = 0; i < n; ++i) {
+        if (static_cast<int64_t>(rankings[i].size()) > k) rankings[i].resize(k);
+        out.rankings[order[s + i]] = std::move(rankings[i]);
+      }
+      continue;
+    }
+    // Merged by mean probability, samples added in order.
+    for (size_t i = 0; i < n; ++i) {
+      std::unordered_map<ItemIndex, double> merged;
+      for (int sample = 0; sample < samples; ++sample)
+        for (const auto& si : rankings[static_cast<size_t>(sample) * n + i])
+          merged[si.item] += std::exp(static_cast<double>(si.score)) / samples;
+      out.rankings[order[s + i]] = merged_ranking(merged, k);
+    }
   }
   return out;
 }
