@@ -123,7 +123,7 @@ constexpr int kNumFeatures = 21;
 /// entropy): 0 there means "not observed yet", every other entry's 0 is a value.
 constexpr int kFirstObservationFeature = 10, kEndObservationFeature = 16;
 /// β as the policy reads it: log(1 + 100·β) / 5, which spreads the small β that price a slow call
-/// (think_and_rec costs ~100 ms: β = 0.05 charges it 0.005 NDCG) as well as the large ones.
+/// (think_and_rec costs ~25 ms on one thread: β = 0.05 charges it 0.00125 NDCG) as well as the large ones.
 float beta_feature(double beta);
 /// The policy's input vector for one decision (kNumFeatures entries).
 std::vector<float> feature_vector(const RequestFeatures& request, const EpisodeState& state, double beta,

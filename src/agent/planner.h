@@ -47,7 +47,7 @@ class ThinkMemo;
 struct PlannerOptions {
   PlannerPolicyOptions policy;
   /// The β grid (NDCG per second of latency) GRPO samples from and the sweep reports.
-  /// Small β price think_and_rec's ~100 ms (β = 0.05: 0.005 NDCG), large ones fast_rec's few ms.
+  /// Small β price think_and_rec's ~25 ms (β = 0.05: 0.00125 NDCG), large ones fast_rec's few ms.
   std::vector<double> betas = {0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20};
   /// The served β: < 0 selects it on the holdout users (see latency_share).
   double beta = -1;
