@@ -389,7 +389,7 @@ std::vector<Ranking> AgentRecommender::recommend(const std::vector<Sequence>& hi
     ++plans_[a.plan];
     ++mix_[plan_mix(a.calls)];
     ++total_;
-    if (a.plan.find("think_and_rec") != std::string::npos) ++slow_;
+    if (std::find(a.calls.begin(), a.calls.end(), kThink) != a.calls.end()) ++slow_;
     if (answers.size() == 1)
       for (const auto& [tool, ms] : a.tool_ms) costs_ms_[tool].push_back(ms);
     out.push_back(std::move(a.items));
