@@ -5,6 +5,8 @@
 // rationale text in the observation. Optionally (agent/grounding.h) the rationale is kept to its
 // trained format by a grammar (a catalogue category and brand, a valid link), and each rationale's
 // whole beam is re-scored by the claims it makes, so the thought decides between candidates.
+// A request's samples are rows of one batch (one encoding, decoding and search pass for all of them);
+// each row has its own seed, so a request gets the same answer alone or beside others.
 //
 // The reasoning LM is trained by agent/reasoner_training.h; load_think_and_rec reads what it wrote to
 // run/<name>.
