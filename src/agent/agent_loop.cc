@@ -389,7 +389,6 @@ std::vector<Ranking> AgentRecommender::recommend(const std::vector<Sequence>& hi
     ++plans_[a.plan];
     ++mix_[plan_mix(a.calls)];
     ++total_;
-    if (std::find(a.calls.begin(), a.calls.end(), kThink) != a.calls.end()) ++slow_;
     if (answers.size() == 1)
       for (const auto& [tool, ms] : a.tool_ms) costs_ms_[tool].push_back(ms);
     out.push_back(std::move(a.items));
@@ -413,7 +412,8 @@ std::array<double, kNumPlans> AgentRecommender::mix_shares() const {
 
 double AgentRecommender::slow_rate() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return total_ > 0 ? static_cast<double>(slow_) / total_ : 0.0;
+  // plan_mix puts every episode that called think_and_rec in slow or fast_rank_slow.
+  return total_ > 0 ? static_cast<double>(mix_[kPlanSlow] + mix_[kPlanRankSlow]) / total_ : 0.0;
 }
 
 std::map<std::string, std::vector<double>> AgentRecommender::single_request_costs() const {
@@ -425,7 +425,7 @@ void AgentRecommender::reset_counts() {
   std::lock_guard<std::mutex> lock(mutex_);
   plans_.clear();
   mix_.fill(0);
-  slow_ = total_ = 0;
+  total_ = 0;
   costs_ms_.clear();
 }
 

@@ -213,7 +213,7 @@ class AgentRecommender : public Recommender {
   mutable std::mutex mutex_;
   mutable std::map<std::string, int64_t> plans_;
   mutable std::array<int64_t, kNumPlans> mix_{};
-  mutable int64_t slow_ = 0, total_ = 0;
+  mutable int64_t total_ = 0;
   mutable std::map<std::string, std::vector<double>> costs_ms_;
 };
 

@@ -152,18 +152,16 @@ ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, co
     // Every sample of every request of the chunk is one row (sample-major: row = sample·n + i), so a
     // request's samples share one encoding, decoding and search pass. Each row's rationale comes from
     // its own seed, so it is the same in any batch.
+    std::vector<Sequence> part;
+    for (size_t i = s; i < e; ++i) part.push_back(histories[order[i]]);
     std::vector<Sequence> rows, exclude;
     std::vector<uint64_t> seeds;
     for (int sample = 0; sample < samples; ++sample) {
-      std::vector<Sequence> part;
-      for (size_t i = s; i < e; ++i) part.push_back(histories[order[i]]);
       auto sample_seed = sample_seeds(part, o.seed, sample);
       seeds.insert(seeds.end(), sample_seed.begin(), sample_seed.end());
-      for (auto& h : part) {
-        if (exclude_history) exclude.push_back(h);
-        rows.push_back(std::move(h));
-      }
+      rows.insert(rows.end(), part.begin(), part.end());
     }
+    if (exclude_history) exclude = rows;
     auto state = model->start(rows);
     std::vector<std::string> texts(rows.size());
     if (rationale) {

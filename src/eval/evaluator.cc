@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 
+#include "core/compute_threads.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "eval/metrics.h"
@@ -52,7 +53,7 @@ LatencyStats time_requests(const Recommender& rec, const std::vector<Example>& e
                            const RecommendOptions& ropts, size_t requests) {
   if (requests == 0 || examples.empty()) return {};
   requests = std::min(requests, examples.size());
-  SingleThreadGuard one_thread;
+  const ComputeThreadsGuard one_thread(1);
   std::vector<double> samples;
   samples.reserve(requests);
   // One untimed warm-up request so lazy initialisation does not land in the tail.
@@ -78,7 +79,7 @@ double measure_throughput(const Recommender& rec, const std::vector<Example>& ex
     if (r % batch == 0) batches.emplace_back();
     batches.back().push_back(examples[r * examples.size() / requests].history);
   }
-  SingleThreadGuard one_thread;
+  const ComputeThreadsGuard one_thread(1);
   rec.recommend(batches.front(), ropts);  // warm-up
   auto t0 = Clock::now();
   std::vector<std::thread> workers;

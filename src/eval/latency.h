@@ -5,8 +5,6 @@
 
 #include <vector>
 
-#include "core/compute_threads.h"
-
 namespace twistar {
 
 struct LatencyStats {
@@ -18,12 +16,5 @@ struct LatencyStats {
 
 /// Summarises samples in milliseconds (percentiles by linear interpolation).
 LatencyStats summarize_latency(std::vector<double> samples_ms);
-
-/// Restricts libtorch to one intra-op thread for the lifetime of the guard (latency is defined on
-/// one thread), restoring the previous count afterwards.
-class SingleThreadGuard : public ComputeThreadsGuard {
- public:
-  SingleThreadGuard() : ComputeThreadsGuard(1) {}
-};
 
 }  // namespace twistar
