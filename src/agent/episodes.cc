@@ -32,13 +32,14 @@ CostModel measure_costs(const Toolbox& tools, const std::vector<Example>& exampl
       tool.run_one(state, args);
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     };
-    RequestState a, b, c;
-    a.history = b.history = c.history = ex.history;
+    RequestState a, b;
+    a.history = b.history = ex.history;
     std::array<double, kNumActions> t{};
     t[kFastK] = run(*tools.fast, a, {k, 0});
     t[kFastWide] = run(*tools.fast, b, {tools.wide, 0});
     t[kRank] = run(*tools.rank, b, {k, tools.wide});
-    t[kThink] = run(*tools.think, c, {k, 0});
+    // think_and_rec as the planner calls it, after ranking (its combination with the candidates included).
+    t[kThink] = run(*tools.think, b, {k, 0});
     if (r > 0)
       for (int x = 0; x < kNumActions; ++x) total[x] += t[x];
   }
@@ -154,7 +155,18 @@ EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example
     auto w = tools.fast->run(wide, {tools.wide, 0});
     auto rf = tools.rank->run(fast, {k, tools.wide});
     auto rw = tools.rank->run(wide, {k, tools.wide});
-    auto th = tools.think->run(think, {k, 0});
+    // think_and_rec's own lists as long as a call after ranking reads them (its answer alone is the head).
+    auto th = tools.think->run(think, {tools.think->own_length(k), 0});
+    std::vector<const RequestState*> after_fast, after_wide;
+    std::vector<Ranking> own;
+    for (size_t j = 0; j < end - start; ++j) {
+      after_fast.push_back(&fast[j]);
+      after_wide.push_back(&wide[j]);
+      own.push_back(th[j].items);
+    }
+    // think_and_rec after each ranking: its own list combined as the live tool combines it.
+    auto think_fast = tools.think->after_ranking(after_fast, own, k);
+    auto think_wide = tools.think->after_ranking(after_wide, std::move(own), k);
     for (size_t i = start; i < end; ++i) {
       const size_t j = i - start;
       UserEpisode& u = table.users[i];
@@ -162,14 +174,10 @@ EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example
       u.request = features(u.history);
       for (const auto* o : {&f[j], &w[j], &rf[j], &rw[j], &th[j]})
         if (!o->error.empty()) throw Error(fmt::format("planner episodes: {}", o->error));
-      // think_and_rec after each ranking: its own list fused as the live tool fuses it.
-      const std::array<Ranking, kNumListSources> lists = {f[j].items,
-                                                          w[j].items,
-                                                          rf[j].items,
-                                                          rw[j].items,
-                                                          th[j].items,
-                                                          tools.think->after_ranking(rf[j].items, th[j].items, k),
-                                                          tools.think->after_ranking(rw[j].items, th[j].items, k)};
+      Ranking alone = th[j].items;
+      if (static_cast<int>(alone.size()) > k) alone.resize(static_cast<size_t>(k));
+      const std::array<Ranking, kNumListSources> lists = {f[j].items,  w[j].items,  rf[j].items,    rw[j].items,
+                                                          alone,       think_fast[j], think_wide[j]};
       for (int s = 0; s < kNumListSources; ++s) {
         u.ndcg[s] = static_cast<float>(ndcg_at(rank_of(lists[s], examples[i].target), 10));
         u.stats[s] = observation_stats(lists[s]);

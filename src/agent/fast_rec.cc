@@ -86,7 +86,41 @@ std::vector<Observation> FastRec::run(std::vector<RequestState>& requests, const
     out[i].tool = name();
     out[i].cost_ms = ms / static_cast<double>(requests.size());
     record(requests[i], out[i]);
+    requests[i].retrieved = requests[i].candidates;
   }
+  return out;
+}
+
+std::vector<std::vector<float>> FastRec::log_probs(const std::vector<Sequence>& histories,
+                                                   const std::vector<std::vector<ItemIndex>>& items) const {
+  if (histories.size() != items.size())
+    throw Error(fmt::format("fast_rec log_probs: {} histories but {} item lists", histories.size(), items.size()));
+  torch::NoGradGuard no_grad;
+  std::vector<std::vector<float>> out(histories.size());
+  std::vector<Sequence> part;
+  std::vector<int64_t> rows, flat;
+  for (size_t i = 0; i < histories.size(); ++i) {
+    if (items[i].empty()) continue;
+    for (ItemIndex item : items[i]) {
+      rows.push_back(static_cast<int64_t>(part.size()));
+      flat.push_back(item);
+    }
+    part.push_back(histories[i]);
+  }
+  if (part.empty()) return out;
+  const auto device = model_->sids().device();
+  torch::Tensor packed, lengths;
+  pack_item_histories(part, model_->max_len(), packed, lengths);
+  auto h = model_->encode_last(packed.to(device), lengths.to(device));
+  auto row_t = torch::tensor(rows, torch::kLong).to(device);
+  auto lp = model_->code_log_probs(h.index_select(0, row_t), torch::tensor(flat, torch::kLong).to(device))
+                .sum(1)
+                .to(torch::kCPU, torch::kFloat)
+                .contiguous();
+  auto a = lp.accessor<float, 1>();
+  size_t p = 0;
+  for (size_t i = 0; i < histories.size(); ++i)
+    for (size_t j = 0; j < items[i].size(); ++j) out[i].push_back(a[static_cast<int64_t>(p++)]);
   return out;
 }
 

@@ -1,6 +1,6 @@
 // fast_rec(k): the fast path. The SID generator reads the history once, then trie-constrained beam
 // search writes the next item's SID; the k best distinct items come back with their SID
-// log-probabilities. Batched requests are sorted by history length and encoded in chunks, so a
+// log-probabilities (kept in the request's `retrieved` pool). Batched requests are sorted by history length and encoded in chunks, so a
 // chunk pads only to its own longest history.
 #pragma once
 
@@ -35,6 +35,10 @@ class FastRec : public Tool {
                                const ToolArgs& args) const override;
   size_t preferred_batch_size() const override { return 256; }
   const FastRecOptions& options() const { return options_; }
+  /// The SID log-probability of given items after each history (teacher forced, the score fast_rec's
+  /// beam gives an item it finds): items[i] are scored after histories[i].
+  std::vector<std::vector<float>> log_probs(const std::vector<Sequence>& histories,
+                                            const std::vector<std::vector<ItemIndex>>& items) const;
   /// A content hash of the model's weights.
   std::string fingerprint() const;
 

@@ -474,9 +474,13 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
 Toolbox load_toolbox(const fs::path& run_dir, const Context& ctx, const std::string& reasoner, int wide,
                      std::shared_ptr<ThinkMemo> memo) {
   Toolbox t;
-  t.fast = load_fast_rec(run_dir, ctx);
-  t.rank = load_rank_candidates(run_dir, ctx);
-  t.think = load_think_and_rec(run_dir, ctx, {}, reasoner, std::move(memo));
+  auto fast = load_fast_rec(run_dir, ctx);
+  auto rank = load_rank_candidates(run_dir, ctx);
+  auto think = load_think_and_rec(run_dir, ctx, {}, reasoner, std::move(memo));
+  think->set_reranker(fast, rank);
+  t.fast = fast;
+  t.rank = rank;
+  t.think = think;
   t.wide = wide;
   return t;
 }

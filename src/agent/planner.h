@@ -172,7 +172,8 @@ struct PlannerAssets {
 PlannerAssets load_planner(const std::filesystem::path& run_dir, const Context& ctx,
                            std::shared_ptr<ThinkMemo> memo = nullptr);
 
-/// The three tools from a run directory.
+/// The three tools from a run directory; think_and_rec re-ranks with the toolbox's fast_rec and ranker
+/// after rank_candidates (ThinkAndRec::set_reranker).
 Toolbox load_toolbox(const std::filesystem::path& run_dir, const Context& ctx, const std::string& reasoner, int wide,
                      std::shared_ptr<ThinkMemo> memo = nullptr);
 

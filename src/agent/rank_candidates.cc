@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <numeric>
+#include <unordered_set>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -136,6 +137,56 @@ torch::Tensor RankCandidates::score(const RankLists& lists) const {
   return din_->forward(lists.history, lists.items, lists.features);
 }
 
+std::vector<Ranking> RankCandidates::rank(const std::vector<Sequence>& histories,
+                                          const std::vector<Ranking>& candidates, int64_t m, int64_t n) const {
+  std::vector<Ranking> out(histories.size());
+  if (histories.empty()) return out;
+  auto lists = make_rank_lists(inputs_, histories, candidates, {}, m);
+  auto scores = score(lists).to(torch::kCPU, torch::kFloat).contiguous();
+  auto sa = scores.accessor<float, 2>();
+  for (size_t j = 0; j < histories.size(); ++j) {
+    const auto& cand = candidates[j];
+    std::vector<size_t> slots(std::min(cand.size(), static_cast<size_t>(m)));
+    std::iota(slots.begin(), slots.end(), 0);
+    const int64_t row = static_cast<int64_t>(j);
+    std::stable_sort(slots.begin(), slots.end(), [&](size_t a, size_t b) {
+      return sa[row][static_cast<int64_t>(a)] > sa[row][static_cast<int64_t>(b)];
+    });
+    if (slots.size() > static_cast<size_t>(n)) slots.resize(static_cast<size_t>(n));
+    for (size_t s : slots) out[j].push_back({cand[s].item, sa[row][static_cast<int64_t>(s)]});
+  }
+  return out;
+}
+
+std::vector<Ranking> rank_union(const FastRec& fast, const RankCandidates& ranker,
+                                const std::vector<Sequence>& histories, const std::vector<Ranking>& retrieved,
+                                const std::vector<Ranking>& extra, int64_t k) {
+  if (retrieved.size() != histories.size() || extra.size() != histories.size())
+    throw Error(fmt::format("rank_union: {} histories, {} pools and {} extra lists", histories.size(),
+                            retrieved.size(), extra.size()));
+  // The extra items fast_rec did not return, to be scored by its SID generator.
+  std::vector<std::vector<ItemIndex>> missing(histories.size());
+  for (size_t i = 0; i < histories.size(); ++i) {
+    std::unordered_set<ItemIndex> seen;
+    for (const auto& s : retrieved[i]) seen.insert(s.item);
+    for (const auto& s : extra[i])
+      if (seen.insert(s.item).second) missing[i].push_back(s.item);
+  }
+  const auto scores = fast.log_probs(histories, missing);
+  std::vector<Ranking> pools(histories.size());
+  int64_t m = 0;
+  for (size_t i = 0; i < histories.size(); ++i) {
+    pools[i] = retrieved[i];
+    for (size_t j = 0; j < missing[i].size(); ++j) pools[i].push_back({missing[i][j], scores[i][j]});
+    // Best first by fast_rec's score, as fast_rec would have returned them (ties to the lower item).
+    std::stable_sort(pools[i].begin(), pools[i].end(), [](const ScoredItem& a, const ScoredItem& b) {
+      return a.score > b.score || (a.score == b.score && a.item < b.item);
+    });
+    m = std::max(m, static_cast<int64_t>(pools[i].size()));
+  }
+  return ranker.rank(histories, pools, std::max<int64_t>(m, 1), k);
+}
+
 std::vector<Observation> RankCandidates::run(std::vector<RequestState>& requests, const ToolArgs& args) const {
   auto t0 = Clock::now();
   std::vector<Observation> out(requests.size());
@@ -161,21 +212,8 @@ std::vector<Observation> RankCandidates::run(std::vector<RequestState>& requests
       histories.push_back(requests[i].history);
       candidates.push_back(requests[i].candidates);
     }
-    auto lists = make_rank_lists(inputs_, histories, candidates, {}, m);
-    auto scores = score(lists).to(torch::kCPU, torch::kFloat).contiguous();
-    auto sa = scores.accessor<float, 2>();
-    for (size_t j = 0; j < ok.size(); ++j) {
-      const auto& cand = candidates[j];
-      std::vector<size_t> slots(std::min(cand.size(), static_cast<size_t>(m)));
-      std::iota(slots.begin(), slots.end(), 0);
-      const int64_t row = static_cast<int64_t>(j);
-      std::stable_sort(slots.begin(), slots.end(), [&](size_t a, size_t b) {
-        return sa[row][static_cast<int64_t>(a)] > sa[row][static_cast<int64_t>(b)];
-      });
-      if (slots.size() > static_cast<size_t>(args.k)) slots.resize(static_cast<size_t>(args.k));
-      auto& items = out[ok[j]].items;
-      for (size_t s : slots) items.push_back({cand[s].item, sa[row][static_cast<int64_t>(s)]});
-    }
+    auto ranked = rank(histories, candidates, m, args.k);
+    for (size_t j = 0; j < ok.size(); ++j) out[ok[j]].items = std::move(ranked[j]);
   }
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   for (size_t i = 0; i < requests.size(); ++i) {

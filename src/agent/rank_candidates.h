@@ -51,6 +51,9 @@ class RankCandidates : public Tool {
   int64_t default_m() const { return default_m_; }
   /// Scores [N, M] of candidate lists.
   torch::Tensor score(const RankLists& lists) const;
+  /// The best n of each history's first m candidates by the ranker's score (the call's core).
+  std::vector<Ranking> rank(const std::vector<Sequence>& histories, const std::vector<Ranking>& candidates,
+                            int64_t m, int64_t n) const;
 
  private:
   RankInputs inputs_;
@@ -58,6 +61,15 @@ class RankCandidates : public Tool {
   std::shared_ptr<const GbdtRanker> gbdt_;
   int64_t default_m_;
 };
+
+/// The ranker over each request's fast_rec candidates (`retrieved`, with their SID log-probabilities)
+/// joined by another tool's items (`extra`, e.g. think_and_rec's): items fast_rec did not return get
+/// the SID log-probability its generator gives them (FastRec::log_probs), so every candidate carries
+/// the features the ranker was trained on; the pool is ordered by that score, as fast_rec orders its
+/// own, and the best k come back with the ranker's scores.
+std::vector<Ranking> rank_union(const FastRec& fast, const RankCandidates& ranker,
+                                const std::vector<Sequence>& histories, const std::vector<Ranking>& retrieved,
+                                const std::vector<Ranking>& extra, int64_t k);
 
 struct RankerTrainResult {
   double best_valid_ndcg10 = 0;

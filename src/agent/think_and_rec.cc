@@ -27,6 +27,7 @@ void ThinkAndRecOptions::validate() const {
   if (propose < 0) throw_input_error("think_and_rec propose: must be >= 0, got {}", propose);
   if (!(fuse >= 0 && fuse < 1)) throw_input_error("think_and_rec fuse: must be in [0, 1), got {}", fuse);
   if (!(fuse_offset >= 0)) throw_input_error("think_and_rec fuse_offset: must be >= 0, got {}", fuse_offset);
+  if (rerank_pool < 1) throw_input_error("think_and_rec rerank_pool: must be >= 1, got {}", rerank_pool);
   if (propose > 0 && !ground.enabled())
     throw_input_error(
         "think_and_rec propose: proposed candidates are ranked by grounding; set a grounding weight or propose 0 "
@@ -37,7 +38,7 @@ void ThinkAndRecOptions::validate() const {
 nlohmann::json ThinkAndRecOptions::to_json() const {
   return {{"beam", beam}, {"samples", samples}, {"temperature", temperature}, {"seed", seed},
           {"grammar", grammar}, {"ground", ground.to_json()}, {"propose", propose},
-          {"fuse", fuse}, {"fuse_offset", fuse_offset}};
+          {"fuse", fuse}, {"fuse_offset", fuse_offset}, {"rerank", rerank}, {"rerank_pool", rerank_pool}};
 }
 
 ThinkAndRecOptions ThinkAndRecOptions::greedy() {
@@ -219,6 +220,7 @@ ThinkAndRec::ThinkAndRec(Reasoner model, std::shared_ptr<const SidMap> sids,
 std::vector<Observation> ThinkAndRec::run(std::vector<RequestState>& requests, const ToolArgs& args) const {
   if (args.k < 1) throw_input_error("think_and_rec: k must be >= 1, got {}", args.k);
   auto t0 = std::chrono::steady_clock::now();
+  const int64_t search_k = own_length(args.k);
   std::vector<size_t> with, without;
   for (size_t i = 0; i < requests.size(); ++i) (requests[i].exclude_history ? with : without).push_back(i);
   std::vector<Observation> out(requests.size());
@@ -233,7 +235,7 @@ std::vector<Observation> ThinkAndRec::run(std::vector<RequestState>& requests, c
     for (size_t j = 0; j < idx.size(); ++j) {
       if (memo) {
         const Sequence& h = requests[idx[j]].history;
-        keys[j] = fmt::format("{}|{}|{}|", memo_scope_, args.k, exclude) +
+        keys[j] = fmt::format("{}|{}|{}|", memo_scope_, search_k, exclude) +
                   std::string(reinterpret_cast<const char*>(h.data()), h.size() * sizeof(ItemIndex));
         if (auto hit = memo_->find(keys[j])) {
           own[j] = std::move(*hit);
@@ -245,18 +247,33 @@ std::vector<Observation> ThinkAndRec::run(std::vector<RequestState>& requests, c
     if (!todo.empty()) {
       std::vector<Sequence> hist;
       for (size_t j : todo) hist.push_back(requests[idx[j]].history);
-      auto found = think_and_rec_search(model_, sids_->trie(), tokenizer_.get(), hist, options_, args.k, exclude,
-                                        rationale_, aids_);
+      auto found = think_and_rec_search(model_, sids_->trie(), tokenizer_.get(), hist, options_, search_k,
+                                        exclude, rationale_, aids_);
       for (size_t t = 0; t < todo.size(); ++t) {
         own[todo[t]] = {std::move(found.rankings[t]), std::move(found.rationales[t])};
         if (memo) memo_->put(keys[todo[t]], own[todo[t]]);
       }
     }
+    // After rank_candidates the list combines the request's candidates with its own (after_ranking).
+    std::vector<const RequestState*> ranked;
+    std::vector<Ranking> ranked_own;
+    std::vector<size_t> ranked_at;
     for (size_t j = 0; j < idx.size(); ++j) {
       const RequestState& request = requests[idx[j]];
-      out[idx[j]].items = after_rank(request) ? after_ranking(request.candidates, std::move(own[j].items), args.k)
-                                              : std::move(own[j].items);
       out[idx[j]].rationale = std::move(own[j].rationale);
+      if (after_rank(request)) {
+        ranked.push_back(&request);
+        ranked_own.push_back(std::move(own[j].items));
+        ranked_at.push_back(idx[j]);
+      } else {
+        auto& items = own[j].items;
+        if (static_cast<int>(items.size()) > args.k) items.resize(static_cast<size_t>(args.k));
+        out[idx[j]].items = std::move(items);
+      }
+    }
+    if (!ranked.empty()) {
+      auto combined = after_ranking(ranked, std::move(ranked_own), args.k);
+      for (size_t j = 0; j < ranked.size(); ++j) out[ranked_at[j]].items = std::move(combined[j]);
     }
   }
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -291,8 +308,36 @@ void ThinkAndRec::set_memo(std::shared_ptr<ThinkMemo> memo, const std::string& s
   memo_scope_ = fmt::format("{}|{}|{}", source, options_.to_json().dump(), rationale_);
 }
 
-Ranking ThinkAndRec::after_ranking(const Ranking& ranked, Ranking own, int k) const {
-  return fuse_rankings(ranked, own, options_.fuse, options_.fuse_offset, k);
+int ThinkAndRec::own_length(int k) const {
+  return reranks() ? std::max(k, static_cast<int>(options_.rerank_pool)) : k;
+}
+
+void ThinkAndRec::set_reranker(std::shared_ptr<const FastRec> fast, std::shared_ptr<const RankCandidates> rank) {
+  rerank_fast_ = std::move(fast);
+  rerank_rank_ = std::move(rank);
+}
+
+std::vector<Ranking> ThinkAndRec::after_ranking(const std::vector<const RequestState*>& requests,
+                                                std::vector<Ranking> own, int k) const {
+  std::vector<Ranking> out(requests.size());
+  std::vector<size_t> pooled;
+  std::vector<Sequence> histories;
+  std::vector<Ranking> retrieved, extra;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (reranks() && !requests[i]->retrieved.empty()) {
+      pooled.push_back(i);
+      histories.push_back(requests[i]->history);
+      retrieved.push_back(requests[i]->retrieved);
+      extra.push_back(std::move(own[i]));
+    } else {
+      out[i] = fuse_rankings(requests[i]->candidates, own[i], options_.fuse, options_.fuse_offset, k);
+    }
+  }
+  if (!pooled.empty()) {
+    auto ranked = rank_union(*rerank_fast_, *rerank_rank_, histories, retrieved, extra, k);
+    for (size_t j = 0; j < pooled.size(); ++j) out[pooled[j]] = std::move(ranked[j]);
+  }
+  return out;
 }
 
 std::shared_ptr<ThinkAndRec> load_think_and_rec(const fs::path& run_dir, const Context& ctx,

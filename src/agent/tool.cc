@@ -13,8 +13,10 @@ Observation Tool::run_one(RequestState& request, const ToolArgs& args) const {
   return std::move(out.at(0));
 }
 
-Ranking Tool::after_ranking(const Ranking&, Ranking own, int k) const {
-  if (static_cast<int>(own.size()) > k) own.resize(static_cast<size_t>(std::max(k, 0)));
+std::vector<Ranking> Tool::after_ranking(const std::vector<const RequestState*>&, std::vector<Ranking> own,
+                                        int k) const {
+  for (auto& list : own)
+    if (static_cast<int>(list.size()) > k) list.resize(static_cast<size_t>(std::max(k, 0)));
   return own;
 }
 

@@ -23,6 +23,9 @@ struct RequestState {
   bool exclude_history = true;
   /// The latest retrieval's candidates, best first.
   Ranking candidates;
+  /// fast_rec's latest candidates with their SID log-probabilities (kept when rank_candidates re-orders
+  /// `candidates`): the pool a later call may add to and rank again.
+  Ranking retrieved;
   /// Wall time spent on this request so far, in milliseconds.
   double cost_ms = 0.0;
   /// Tools called so far, in order.
@@ -62,13 +65,18 @@ class Tool {
   /// observation per request. Must be safe to call concurrently on different batches.
   virtual std::vector<Observation> run(std::vector<RequestState>& requests,
                                        const ToolArgs& args) const = 0;
+  /// How long an own list a call for k items searches: after_ranking reads all of it, the call's own
+  /// answer is its first k.
+  virtual int own_length(int k) const { return k; }
   /// How many requests one call should carry for throughput.
   virtual size_t preferred_batch_size() const { return 64; }
-  /// The list this tool returns when it is called right after rank_candidates: its own list `own`
-  /// combined with the ranked candidates `ranked` (both best first), at most k items. run() applies it
-  /// to such requests, and the planner's episode table applies it to recorded lists, so both agree.
-  /// The default keeps the tool's own list.
-  virtual Ranking after_ranking(const Ranking& ranked, Ranking own, int k) const;
+  /// The lists this tool returns when it is called right after rank_candidates: each request's own
+  /// list (`own`, best first, one per request) combined with what the request holds (its ranked
+  /// `candidates`, fast_rec's `retrieved` pool), at most k items each. run() applies it to such
+  /// requests, and the planner's episode table applies it to the recorded states, so both agree.
+  /// The default keeps the tool's own lists.
+  virtual std::vector<Ranking> after_ranking(const std::vector<const RequestState*>& requests,
+                                             std::vector<Ranking> own, int k) const;
   /// One request.
   Observation run_one(RequestState& request, const ToolArgs& args) const;
 };

@@ -167,6 +167,11 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
       ->check(CLI::Range(0.0, 0.999));
   sub->add_option("--slow-fuse-offset", e.slow.fuse_offset, "think_and_rec fusion: the offset c in w / (c + rank)")
       ->check(CLI::NonNegativeNumber);
+  sub->add_flag("--slow-rerank,!--no-slow-rerank", e.slow.rerank,
+                "think_and_rec after rank_candidates (fast_rank_slow): the ranker re-scores fast_rec's candidates "
+                "joined by the thought's best --slow-rerank-pool (off: the reciprocal-rank fusion)");
+  sub->add_option("--slow-rerank-pool", e.slow.rerank_pool, "think_and_rec: the thought's items that join the ranking")
+      ->check(CLI::PositiveNumber);
   add_grounding_options(sub, e.slow.ground, "--slow");
   sub->add_flag("--slow-grammar,!--no-slow-grammar", e.slow.grammar,
                 "slow: keep rationales to the reasoning format (catalogue category and brand, a valid link)");

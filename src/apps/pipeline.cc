@@ -360,7 +360,10 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
   if (name == "slow") return std::make_unique<ToolRecommender>(think(), "slow");
   if (name == "fast_rank_slow") {
     auto plan = fast_rank_steps();
-    plan.push_back({think(), {10, 0}});
+    auto slow = think();
+    slow->set_reranker(std::dynamic_pointer_cast<const FastRec>(plan[0].tool),
+                       std::dynamic_pointer_cast<const RankCandidates>(plan[1].tool));
+    plan.push_back({slow, {10, 0}});
     return std::make_unique<ToolRecommender>(std::move(plan), "fast_rank_slow");
   }
   if (name == "twistar" || name == "twistar_sft" || name == "router_threshold" || name == "router_random") {

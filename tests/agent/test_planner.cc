@@ -55,7 +55,7 @@ class ScriptedTool : public Tool {
         float score = 0;
         for (int item : order) o.items.push_back({item, score -= 1.0f});
         if (name_ == "think_and_rec") o.rationale = "after " + std::to_string(x);
-        if (after_rank(requests[i])) o.items = after_ranking(requests[i].candidates, o.items, args.k);
+        if (after_rank(requests[i])) o.items = after_ranking({&requests[i]}, {o.items}, args.k).at(0);
       }
       record(requests[i], o);
     }
@@ -276,8 +276,10 @@ TEST(ThinkAndRecFusion, WeightsReciprocalRanksAndBreaksTiesByItem) {
 class FusingThink : public ScriptedTool {
  public:
   FusingThink() : ScriptedTool("think_and_rec", true) {}
-  Ranking after_ranking(const Ranking& ranked, Ranking own, int k) const override {
-    return fuse_rankings(ranked, own, 0.75, 0.0, k);
+  std::vector<Ranking> after_ranking(const std::vector<const RequestState*>& requests, std::vector<Ranking> own,
+                                     int k) const override {
+    for (size_t i = 0; i < own.size(); ++i) own[i] = fuse_rankings(requests[i]->candidates, own[i], 0.75, 0.0, k);
+    return own;
   }
 };
 

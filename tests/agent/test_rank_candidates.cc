@@ -225,6 +225,53 @@ TEST_F(RankStage, TrainsLoadsAndRanksFastCandidates) {
   }
 }
 
+TEST_F(RankStage, RankUnionScoresOtherItemsAsFastRecWouldAndRanksTheWholePool) {
+  run_ranker_stage(*data_, options("gbdt"), one_thread(), run(), false);
+  auto rank = load_rank_candidates(run(), one_thread());
+  auto fast = load_fast_rec(run(), one_thread());
+  const Sequence history = {3, 4, 5};
+  RequestState state;
+  state.history = history;
+  const Ranking retrieved = fast->run_one(state, {10, 0}).items;
+  ASSERT_EQ(retrieved.size(), 10u);
+  // fast_rec keeps its candidates with their scores, and its generator gives them the same scores.
+  ASSERT_EQ(state.retrieved.size(), retrieved.size());
+  std::vector<ItemIndex> found;
+  for (const auto& s : retrieved) found.push_back(s.item);
+  const auto scores = fast->log_probs({history}, {found});
+  ASSERT_EQ(scores.size(), 1u);
+  ASSERT_EQ(scores[0].size(), retrieved.size());
+  for (size_t i = 0; i < retrieved.size(); ++i) {
+    EXPECT_EQ(state.retrieved[i].item, retrieved[i].item);
+    EXPECT_NEAR(scores[0][i], retrieved[i].score, 1e-4);
+  }
+  // Without other items the union is rank_candidates' own answer.
+  const Ranking ranked = rank->run_one(state, {4, 10}).items;
+  EXPECT_EQ(state.retrieved.size(), retrieved.size());  // ranking leaves fast_rec's pool alone
+  auto alone = rank_union(*fast, *rank, {history}, {retrieved}, {Ranking{}}, 4);
+  ASSERT_EQ(alone.at(0).size(), ranked.size());
+  for (size_t i = 0; i < ranked.size(); ++i) EXPECT_EQ(alone[0][i].item, ranked[i].item);
+  // Items fast_rec missed join the pool (one it found is not counted twice): with k the pool's size
+  // the answer is the whole pool, ordered by the ranker.
+  std::set<ItemIndex> pool(found.begin(), found.end());
+  Ranking extra = {{retrieved[0].item, 9.0f}};
+  for (ItemIndex item = 0; item < static_cast<ItemIndex>(data_->num_items()) && extra.size() < 4; ++item)
+    if (!pool.count(item) && item != 3 && item != 4 && item != 5) {
+      extra.push_back({item, 1.0f});
+      pool.insert(item);
+    }
+  ASSERT_EQ(pool.size(), 13u);
+  auto joined = rank_union(*fast, *rank, {history}, {retrieved}, {extra}, 20).at(0);
+  ASSERT_EQ(joined.size(), pool.size());
+  std::set<ItemIndex> seen;
+  for (size_t i = 0; i < joined.size(); ++i) {
+    EXPECT_TRUE(pool.count(joined[i].item));
+    EXPECT_TRUE(seen.insert(joined[i].item).second);
+    if (i) EXPECT_GE(joined[i - 1].score, joined[i].score);
+  }
+  EXPECT_THROW(rank_union(*fast, *rank, {history}, {}, {extra}, 5), Error);
+}
+
 TEST_F(RankStage, RankBeforeFastIsAnInvalidCallNotACrash) {
   run_ranker_stage(*data_, options("gbdt"), one_thread(), run(), false);
   auto rank = load_rank_candidates(run(), one_thread());

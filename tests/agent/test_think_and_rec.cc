@@ -117,6 +117,18 @@ SmallRun& small_run() {
   return run;
 }
 
+// The small run with a ranker over 20 fast_rec candidates and the reasoner (each trained once).
+SmallRun& small_run_with_ranker() {
+  auto& run = small_run();
+  RankerOptions ro;
+  ro.candidates = 20;
+  ro.lists_per_user = 2;
+  ro.gbdt_rounds = 20;
+  run_ranker_stage(run.data, ro, run.ctx, run.dir.path(), false);
+  run_reasoner_stage(run.data, tiny_options(), run.ctx, run.dir.path(), false);
+  return run;
+}
+
 TEST(Reasoner, BeforeTrainingItIsExactlyFastRec) {
   auto& run = small_run();
   auto sids = SidMap::load(run.dir / "sid" / "sid_map.json");
@@ -441,13 +453,7 @@ TEST(ThinkAndRecStage, MissingInputsSayWhatToRun) {
 // The whole pipeline behind the planner on the small run: ranker and reasoner, the planner stage
 // (episodes, warm-up, GRPO), the full evaluation table and mode auto of the service.
 TEST(PlannerStage, TrainsEvaluatesAndServesTheWholePipeline) {
-  auto& run = small_run();
-  RankerOptions ro;
-  ro.candidates = 20;
-  ro.lists_per_user = 2;
-  ro.gbdt_rounds = 20;
-  run_ranker_stage(run.data, ro, run.ctx, run.dir.path(), false);
-  run_reasoner_stage(run.data, tiny_options(), run.ctx, run.dir.path(), false);
+  auto& run = small_run_with_ranker();
   PlannerOptions po;
   po.wide = 20;
   po.betas = {0, 10};
@@ -524,6 +530,52 @@ TEST(PlannerStage, TrainsEvaluatesAndServesTheWholePipeline) {
   const std::string ran = answer.body.at("ran");
   EXPECT_TRUE(ran == "fast_rec" || ran == "fallback") << ran;
   EXPECT_EQ(answer.body.at("items").size(), 5u);
+}
+
+TEST(ThinkAndRec, AfterRankingWithARankerTheThoughtWidensTheRankedPool) {
+  auto& run = small_run_with_ranker();
+  auto fast = load_fast_rec(run.dir.path(), run.ctx);
+  auto rank = load_rank_candidates(run.dir.path(), run.ctx);
+  ThinkAndRecOptions o;
+  o.rerank_pool = 12;
+  auto think = load_think_and_rec(run.dir.path(), run.ctx, o);
+  EXPECT_FALSE(think->reranks());
+  EXPECT_EQ(think->own_length(5), 5);
+  think->set_reranker(fast, rank);
+  EXPECT_TRUE(think->reranks());
+  EXPECT_EQ(think->own_length(5), 12);
+  EXPECT_EQ(think->own_length(30), 30);
+
+  const Sequence history = run.data.sequences[7];
+  RequestState alone, pool, after;
+  alone.history = pool.history = after.history = history;
+  // Its own answer is the head of the pool it searches.
+  const Ranking own = think->run_one(pool, {12, 0}).items;
+  ASSERT_EQ(own.size(), 12u);
+  const Ranking head = think->run_one(alone, {5, 0}).items;
+  ASSERT_EQ(head.size(), 5u);
+  for (size_t i = 0; i < head.size(); ++i) EXPECT_EQ(head[i].item, own[i].item);
+  // After fast_rec and rank_candidates the ranker orders fast_rec's candidates joined by that pool.
+  fast->run_one(after, {20, 0});
+  const Ranking retrieved = after.retrieved;
+  rank->run_one(after, {5, 20});
+  const Ranking answer = think->run_one(after, {5, 0}).items;
+  const Ranking expected = rank_union(*fast, *rank, {history}, {retrieved}, {own}, 5).at(0);
+  ASSERT_EQ(answer.size(), expected.size());
+  for (size_t i = 0; i < answer.size(); ++i) EXPECT_EQ(answer[i].item, expected[i].item);
+  // Switched off, the same tool fuses by reciprocal rank as before.
+  o.rerank = false;
+  auto fusing = load_think_and_rec(run.dir.path(), run.ctx, o);
+  fusing->set_reranker(fast, rank);
+  EXPECT_FALSE(fusing->reranks());
+  RequestState again;
+  again.history = history;
+  fast->run_one(again, {20, 0});
+  const Ranking ranked = rank->run_one(again, {5, 20}).items;
+  const Ranking fused = fusing->run_one(again, {5, 0}).items;
+  const Ranking by_rank = fuse_rankings(ranked, head, o.fuse, o.fuse_offset, 5);
+  ASSERT_EQ(fused.size(), by_rank.size());
+  for (size_t i = 0; i < fused.size(); ++i) EXPECT_EQ(fused[i].item, by_rank[i].item);
 }
 
 }  // namespace
