@@ -68,7 +68,7 @@ EOF
   {
     jq -r '"planner_\(.dataset) on \(.dataset) (test split, \(.date)); fast_only = fast_rec(20), beam 20; " +
       "fast_rank = fast_rec(50) + rank_candidates(50, 20); slow = think_and_rec(20); fast_rank_slow = fast_rank, then " +
-      "think_and_rec(20) fused with its ranking; twistar at its served β " +
+      "think_and_rec(20) over its ranking (its best 50 join the 50 fast_rec candidates, the ranker orders them all); twistar at its served β " +
       "(\(.systems.twistar.beta)). Latency: one request at a time, one thread; oracle: each user'"'"'s chosen plan'"'"'s mean."' "$out"
     echo
     echo "| system | Recall@5 | Recall@10 | NDCG@5 | NDCG@10 | NDCG@10 − twistar (95% CI) | mean ms | p50 ms | p99 ms | slow calls | plans |"

@@ -45,7 +45,7 @@ const char* action_name(int action);
 
 /// The canonical plans: fast_only = fast_rec(k); fast_rank = fast_rec(wide) + rank_candidates(wide, k);
 /// slow = think_and_rec(k); fast_rank_slow = fast_rank, then think_and_rec(k) over the ranked list
-/// (its thought fused with the ranking, kListThinkRankWide).
+/// (its thought combined with the ranking by Tool::after_ranking, kListThinkRankWide).
 enum Plan : int { kPlanFastOnly = 0, kPlanFastRank, kPlanSlow, kPlanRankSlow, kNumPlans };
 /// The canonical plan whose cost a sequence of valid calls (Action values, finish left out) resembles,
 /// for a random router's mix: fast_rank_slow when think_and_rec came right after rank_candidates, slow
@@ -71,7 +71,7 @@ struct ObservationStats {
 ObservationStats observation_stats(const Ranking& items);
 
 /// What the source of the episode's current list is. think_and_rec called right after rank_candidates
-/// returns its list fused with the ranked candidates (Tool::after_ranking): kListThinkRankFast and
+/// returns its list combined with the ranked candidates (Tool::after_ranking): kListThinkRankFast and
 /// kListThinkRankWide, after ranking fast_rec(k)'s or fast_rec(wide)'s candidates.
 enum ListSource : int {
   kNoList = -1,
@@ -100,7 +100,7 @@ struct EpisodeState {
   std::vector<int> actions;
 };
 
-/// The list think_and_rec produces in `state`: its own (kListThink), or fused with the ranked
+/// The list think_and_rec produces in `state`: its own (kListThink), or combined with the ranked
 /// candidates when the state's candidates are ranked.
 int think_list(const EpisodeState& state);
 

@@ -20,8 +20,9 @@
 
 namespace twistar {
 
-/// One validation user's recorded outcomes. The fused lists (kListThinkRank*) are think_and_rec's own
-/// list combined with each ranked list by the tool's after_ranking, as the live tool does.
+/// One validation user's recorded outcomes. The lists after ranking (kListThinkRank*) are
+/// think_and_rec's own list combined with each ranked request by the tool's after_ranking, as the live
+/// tool does.
 struct UserEpisode {
   Sequence history;
   RequestFeatures request;

@@ -37,9 +37,9 @@ namespace twistar {
 // without proposals and with link bonus 1, 0.0548 vs 0.0521 and 1.30x vs 1.19x (the current one).
 // The fusion after rank_candidates (weight 0.65 on the ranking, offset 1) was chosen on the same 3,000
 // users among weights 0.3-0.8 and offsets 0-60: fast_rank_slow 0.0631 against fast_rank's 0.0620
-// (weight 0.5, offset 10: 0.0598). Re-ranking the joined candidates instead (rerank) gained four times
-// as much on 4,000 Beauty validation users: +0.0024 over fast_rank against the fusion's +0.0006
-// (docs/RESULTS.md, "think_and_rec after ranking").
+// (weight 0.5, offset 10: 0.0598). Re-ranking the joined candidates instead (rerank) gains more than
+// twice as much on 4,000 Beauty validation users: 0.0628 against the fusion's 0.0614 and fast_rank's
+// 0.0604 (docs/RESULTS.md, "think_and_rec after ranking").
 struct ThinkAndRecOptions {
   /// SID beam width per rationale (raised to k when a call asks for more).
   int64_t beam = 50;
