@@ -1,7 +1,7 @@
 // fast_rec(k): the fast path. The SID generator reads the history once, then trie-constrained beam
 // search writes the next item's SID; the k best distinct items come back with their SID
-// log-probabilities (kept in the request's `retrieved` pool). Batched requests are sorted by history length and encoded in chunks, so a
-// chunk pads only to its own longest history.
+// log-probabilities (kept in the request's `retrieved` pool). Batched requests are sorted by history
+// length and encoded in chunks, so a chunk pads only to its own longest history.
 #pragma once
 
 #include <filesystem>

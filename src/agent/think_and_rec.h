@@ -7,6 +7,8 @@
 // whole beam is re-scored by the claims it makes, so the thought decides between candidates.
 // A request's samples are rows of one batch (one encoding, decoding and search pass for all of them);
 // each row has its own seed, so a request gets the same answer alone or beside others.
+// Called right after rank_candidates, the thought widens the ranking: its best 50 join fast_rec's
+// candidates and the ranker orders them all (rank_union; ThinkAndRecOptions::rerank).
 //
 // The reasoning LM is trained by agent/reasoner_training.h; load_think_and_rec reads what it wrote to
 // run/<name>.
