@@ -111,16 +111,10 @@ std::vector<std::vector<float>> FastRec::log_probs(const std::vector<Sequence>& 
   const auto device = model_->sids().device();
   torch::Tensor packed, lengths;
   pack_item_histories(part, model_->max_len(), packed, lengths);
-  auto h = model_->encode_last(packed.to(device), lengths.to(device));
-  auto row_t = torch::tensor(rows, torch::kLong).to(device);
-  auto lp = model_->code_log_probs(h.index_select(0, row_t), torch::tensor(flat, torch::kLong).to(device))
-                .sum(1)
-                .to(torch::kCPU, torch::kFloat)
-                .contiguous();
-  auto a = lp.accessor<float, 1>();
+  const auto scores = model_->item_log_probs(model_->encode_last(packed.to(device), lengths.to(device)), rows, flat);
   size_t p = 0;
   for (size_t i = 0; i < histories.size(); ++i)
-    for (size_t j = 0; j < items[i].size(); ++j) out[i].push_back(a[static_cast<int64_t>(p++)]);
+    for (size_t j = 0; j < items[i].size(); ++j) out[i].push_back(scores[p++]);
   return out;
 }
 

@@ -117,13 +117,7 @@ void add_proposals(SidGenerator& decoder, const torch::Tensor& h, const std::vec
       ++added;
     }
   }
-  if (items.empty()) return;
-  const auto device = h.device();
-  auto row_t = torch::tensor(rows, torch::kLong).to(device);
-  auto logp = decoder->code_log_probs(h.index_select(0, row_t), torch::tensor(items, torch::kLong).to(device))
-                  .sum(1)
-                  .to(torch::kCPU);
-  auto lp = logp.accessor<float, 1>();
+  const auto lp = decoder->item_log_probs(h, rows, items);
   for (size_t r = 0; r < items.size(); ++r)
     if (std::isfinite(lp[r])) rankings[rows[r]].push_back({static_cast<ItemIndex>(items[r]), lp[r]});
 }
@@ -330,6 +324,8 @@ std::vector<Ranking> ThinkAndRec::after_ranking(const std::vector<const RequestS
       retrieved.push_back(requests[i]->retrieved);
       extra.push_back(std::move(own[i]));
     } else {
+      // As without re-ranking: the thought's own top k fused with the ranked candidates.
+      if (static_cast<int>(own[i].size()) > k) own[i].resize(static_cast<size_t>(k));
       out[i] = fuse_rankings(requests[i]->candidates, own[i], options_.fuse, options_.fuse_offset, k);
     }
   }

@@ -350,19 +350,21 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
   if (name == "fast_only")
     return std::make_unique<ToolRecommender>(load_fast_rec(run_dir, ctx, options.fast), "fast_only");
   // fast_rank and fast_rank_slow: fast_rec(m) then rank_candidates(m, k), m the ranker's default.
-  auto fast_rank_steps = [&] {
-    auto rank = load_rank_candidates(run_dir, ctx);
+  auto fast_rank_steps = [&](std::shared_ptr<const FastRec> fast, std::shared_ptr<const RankCandidates> rank) {
     const int m = static_cast<int>(rank->default_m());
-    return std::vector<PlanStep>{{load_fast_rec(run_dir, ctx, options.fast), {m, 0}}, {rank, {10, m}}};
+    return std::vector<PlanStep>{{std::move(fast), {m, 0}}, {std::move(rank), {10, m}}};
   };
-  if (name == "fast_rank") return std::make_unique<ToolRecommender>(fast_rank_steps(), "fast_rank");
+  auto fast = [&] { return load_fast_rec(run_dir, ctx, options.fast); };
+  auto rank = [&] { return load_rank_candidates(run_dir, ctx); };
+  if (name == "fast_rank") return std::make_unique<ToolRecommender>(fast_rank_steps(fast(), rank()), "fast_rank");
   auto think = [&] { return load_think_and_rec(run_dir, ctx, options.slow, options.reasoner, memo); };
   if (name == "slow") return std::make_unique<ToolRecommender>(think(), "slow");
   if (name == "fast_rank_slow") {
-    auto plan = fast_rank_steps();
+    auto retrieve = fast();
+    auto ranker = rank();
+    auto plan = fast_rank_steps(retrieve, ranker);
     auto slow = think();
-    slow->set_reranker(std::dynamic_pointer_cast<const FastRec>(plan[0].tool),
-                       std::dynamic_pointer_cast<const RankCandidates>(plan[1].tool));
+    slow->set_reranker(retrieve, ranker);
     plan.push_back({slow, {10, 0}});
     return std::make_unique<ToolRecommender>(std::move(plan), "fast_rank_slow");
   }

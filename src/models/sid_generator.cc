@@ -169,6 +169,18 @@ torch::Tensor SidGeneratorImpl::decode(const torch::Tensor& x, KVCache* cache) {
   return decoder_(x, future.view({1, 1, n, n}), nullptr);
 }
 
+std::vector<float> SidGeneratorImpl::item_log_probs(const torch::Tensor& h, const std::vector<int64_t>& rows,
+                                                   const std::vector<int64_t>& items) {
+  if (items.empty()) return {};
+  const auto device = h.device();
+  auto row_t = torch::tensor(rows, torch::kLong).to(device);
+  auto lp = code_log_probs(h.index_select(0, row_t), torch::tensor(items, torch::kLong).to(device))
+                .sum(1)
+                .to(torch::kCPU, torch::kFloat)
+                .contiguous();
+  return {lp.data_ptr<float>(), lp.data_ptr<float>() + lp.numel()};
+}
+
 torch::Tensor SidGeneratorImpl::code_log_probs(const torch::Tensor& h, const torch::Tensor& items) {
   const int64_t L = num_levels();
   auto codes = sids_.index_select(0, items);  // [P, L]

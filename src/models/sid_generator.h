@@ -83,6 +83,10 @@ class SidGeneratorImpl : public torch::nn::Module, public LevelDecoder {
   torch::Tensor encode_last(const torch::Tensor& items, const torch::Tensor& lengths);
   /// Teacher-forced log-probabilities of each target item's codes: h [P, D], items [P] -> [P, L].
   torch::Tensor code_log_probs(const torch::Tensor& h, const torch::Tensor& items);
+  /// The SID log-probability (summed over levels) of items[p] after the summary h[rows[p]] ([B, D]),
+  /// one float per pair on the CPU: how a beam scores an item, for items it did not find.
+  std::vector<float> item_log_probs(const torch::Tensor& h, const std::vector<int64_t>& rows,
+                                    const std::vector<int64_t>& items);
   /// Mean over positions of -log P(target SID) (summed over levels): the training loss.
   /// items, targets [B, T] item indices, -1 = padding.
   torch::Tensor loss(const torch::Tensor& items, const torch::Tensor& targets);
