@@ -7,7 +7,8 @@
 # Needs runs/bench-fastrec-<dataset> with sasrec, sidgen, ranker (bench/fast_rank.sh) and the reasoner
 # (bench/slow.sh). Per dataset:
 #   `twistar train planner` (validation episodes of the three tools, warm-up, GRPO; reused when done)
-#   `twistar eval` with mostpop, swing, sasrec, fast_only, fast_rank, twistar (and its β sweep),
+#   `twistar eval` with mostpop, swing, sasrec, fast_only, fast_rank, twistar (holding its latency target,
+#   and its β sweep at fixed β),
 #   router_random (at twistar's plan mix), router_threshold, twistar_sft, slow, fast_rank_slow and oracle; latency one
 #   request at a time on one thread (slow is evaluated last, after the systems that share its tools).
 # Writes bench/results/planner_<dataset>.json, docs/img/planner_<dataset>.png (gnuplot) and the table
@@ -68,8 +69,11 @@ EOF
   {
     jq -r '"planner_\(.dataset) on \(.dataset) (test split, \(.date)); fast_only = fast_rec(20), beam 20; " +
       "fast_rank = fast_rec(50) + rank_candidates(50, 20); slow = think_and_rec(20); fast_rank_slow = fast_rank, then " +
-      "think_and_rec(20) over its ranking (its best 50 join the 50 fast_rec candidates, the ranker orders them all); twistar at its served β " +
-      "(\(.systems.twistar.beta)). Latency: one request at a time, one thread; oracle: each user'"'"'s chosen plan'"'"'s mean."' "$out"
+      "think_and_rec(20) over its ranking (its best 50 join the 50 fast_rec candidates, the ranker orders them all); twistar starts " +
+      "at the β selected on validation (\(.systems.twistar.beta)) and moves it to hold a mean cost of " +
+      "\(.systems.twistar.latency_target_ms // 0 | . * 100 | round / 100) ms under the cost model (mean β served " +
+      "\(.systems.twistar.beta_mean // .systems.twistar.beta | . * 10000 | round / 10000)). Latency: one request at a time, one thread; " +
+      "oracle: each user'"'"'s chosen plan'"'"'s mean."' "$out"
     echo
     echo "| system | Recall@5 | Recall@10 | NDCG@5 | NDCG@10 | NDCG@10 − twistar (95% CI) | mean ms | p50 ms | p99 ms | slow calls | plans |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|"

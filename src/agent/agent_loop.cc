@@ -352,6 +352,7 @@ std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, s
       states[i].list = kListFast;
       answers[i].calls.push_back(kFastK);
       answers[i].plan = "fallback";
+      states[i].cost_ms += costs.of(kFastK);
     }
   }
   for (size_t i = 0; i < n; ++i) {
@@ -363,25 +364,75 @@ std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, s
     }
     if (answers[i].plan == "fallback") plan = plan.empty() ? "fallback" : plan + "+fallback";
     answers[i].plan = plan;
+    answers[i].cost_ms = states[i].cost_ms;
     if (lists[i].size() > static_cast<size_t>(k)) lists[i].resize(static_cast<size_t>(k));
     answers[i].items = std::move(lists[i]);
   }
   return answers;
 }
 
+// ---- β held at a mean-cost target ----
+
+BetaController::BetaController(double beta, double target_ms, double step)
+    : target_ms_(target_ms), step_(step), beta_(beta) {
+  if (!(beta >= 0) || !std::isfinite(beta)) throw_input_error("planner: beta = {} must be a finite number >= 0", beta);
+  if (!(target_ms >= 0) || !std::isfinite(target_ms))
+    throw_input_error("planner: latency target = {} ms must be a finite number >= 0", target_ms);
+  if (!(step > 0)) throw_input_error("planner: latency target step = {} must be positive", step);
+  // β = 0 cannot move multiplicatively: a target starts it at the smallest β it may reach.
+  if (target_ms_ > 0) beta_ = std::clamp(beta_, kMinBeta, kMaxBeta);
+}
+
+double BetaController::beta() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return beta_;
+}
+
+void BetaController::observe(const std::vector<double>& costs_ms) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  beta_sum_ += beta_ * static_cast<double>(costs_ms.size());
+  served_ += static_cast<int64_t>(costs_ms.size());
+  if (target_ms_ <= 0) return;
+  double excess = 0;
+  for (double c : costs_ms) excess += c / target_ms_ - 1.0;
+  beta_ = std::clamp(beta_ * std::exp(step_ * excess), kMinBeta, kMaxBeta);
+}
+
+double BetaController::mean_beta() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return served_ > 0 ? beta_sum_ / static_cast<double>(served_) : beta_;
+}
+
 // ---- a policy in the loop as a Recommender ----
 
 AgentRecommender::AgentRecommender(Toolbox tools, std::shared_ptr<const Policy> policy, AgentOptions options,
                                    CostModel costs, std::string name)
-    : tools_(std::move(tools)), policy_(std::move(policy)), options_(options), costs_(costs), name_(std::move(name)) {
+    : tools_(std::move(tools)),
+      policy_(std::move(policy)),
+      options_(options),
+      costs_(costs),
+      name_(std::move(name)),
+      beta_(std::make_unique<BetaController>(options.beta, options.target_ms)) {
   tools_.check();
   if (!policy_) throw InputError(fmt::format("{}: no policy", name_));
+}
+
+void AgentRecommender::set_beta(double beta, double target_ms) {
+  options_.beta = beta;
+  options_.target_ms = target_ms;
+  beta_ = std::make_unique<BetaController>(beta, target_ms);
 }
 
 std::vector<Ranking> AgentRecommender::recommend(const std::vector<Sequence>& histories,
                                                  const RecommendOptions& options) const {
   auto requests = request_states(histories, options);
-  auto answers = run_agent(tools_, *policy_, requests, options.k, options_, costs_);
+  AgentOptions agent = options_;
+  agent.beta = beta_->beta();
+  auto answers = run_agent(tools_, *policy_, requests, options.k, agent, costs_);
+  std::vector<double> costs;
+  costs.reserve(answers.size());
+  for (const auto& a : answers) costs.push_back(a.cost_ms);
+  beta_->observe(costs);
   std::vector<Ranking> out;
   out.reserve(answers.size());
   std::lock_guard<std::mutex> lock(mutex_);

@@ -159,6 +159,9 @@ class Policy {
 struct AgentOptions {
   int max_calls = 4;
   double beta = 1.0;
+  /// Mean cost per request (cost model, ms) that AgentRecommender holds by moving β (BetaController);
+  /// 0 = β stays fixed.
+  double target_ms = 0;
   /// Per-request latency budget in ms (0 = none); calls the cost model says would exceed it are not
   /// made.
   double budget_ms = 0;
@@ -177,6 +180,8 @@ struct AgentAnswer {
   /// Wall time per tool and for the policy's decisions, ms.
   std::map<std::string, double> tool_ms;
   int invalid = 0;
+  /// The episode's cost under the cost model (a fallback fast_rec included).
+  double cost_ms = 0;
 };
 
 /// Runs episodes for a batch of requests with the real tools: each round the policy decides for every
@@ -184,6 +189,37 @@ struct AgentAnswer {
 /// length.
 std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, std::vector<RequestState>& requests,
                                    int k, const AgentOptions& options, const CostModel& costs);
+
+/// Holds the served mean cost (cost model, ms per request) at a target by moving β, the price of
+/// latency in the planner's reward: after each batch, β ← β·exp(step · Σ(cost/target − 1)), kept
+/// within [min_beta, max_beta]. This is dual ascent on the constraint "mean cost ≤ target": the
+/// planner reads β as an input, so the served operating point holds when the traffic drifts from the
+/// validation users β was selected on (more uncertain requests would otherwise mean more slow calls).
+/// It reads only the costs of the requests served, never a target item. Thread-safe; with a target of
+/// 0 β stays fixed.
+class BetaController {
+ public:
+  static constexpr double kMinBeta = 1e-4, kMaxBeta = 100.0;
+  explicit BetaController(double beta = 1.0, double target_ms = 0, double step = 5e-4);
+  double beta() const;
+  double target_ms() const { return target_ms_; }
+  /// Moves β by the costs of the requests just served.
+  void observe(const std::vector<double>& costs_ms);
+  /// The mean β over the requests observed (the current β before any).
+  double mean_beta() const;
+
+ private:
+  double target_ms_, step_;
+  mutable std::mutex mutex_;
+  double beta_;
+  double beta_sum_ = 0;
+  int64_t served_ = 0;
+};
+
+/// The mean cost twistar serves at unless told otherwise, as a share of think_and_rec's cost: 90% of
+/// the latency cap the planner selects β under (PlannerOptions::latency_share, 0.3), the rest a
+/// margin for wall time's jitter around the cost model.
+constexpr double kLatencyTargetShare = 0.27;
 
 /// A policy in the agent loop as a Recommender for `twistar eval`; counts the plans it ran.
 class AgentRecommender : public Recommender {
@@ -200,7 +236,9 @@ class AgentRecommender : public Recommender {
   std::array<double, kNumPlans> mix_shares() const;
   /// Each tool's (and the planner's) time on single-request calls.
   std::map<std::string, std::vector<double>> single_request_costs() const;
-  void set_beta(double beta) { options_.beta = beta; }
+  /// Serves at a fixed β (target_ms 0) or holds the mean cost at target_ms starting from β.
+  void set_beta(double beta, double target_ms = 0);
+  const BetaController& beta_control() const { return *beta_; }
   void reset_counts();
   const Policy& policy() const { return *policy_; }
 
@@ -210,6 +248,7 @@ class AgentRecommender : public Recommender {
   AgentOptions options_;
   CostModel costs_;
   std::string name_;
+  std::unique_ptr<BetaController> beta_;
   mutable std::mutex mutex_;
   mutable std::map<std::string, int64_t> plans_;
   mutable std::array<int64_t, kNumPlans> mix_{};

@@ -181,6 +181,10 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
   sub->add_option("--planner-sweep", e.planner_betas, "twistar: also evaluate at these β (the accuracy/latency curve)")
       ->delimiter(',');
   sub->add_option("--budget-ms", e.budget_ms, "Planner systems: per-request latency budget in ms (0 = none)");
+  sub->add_option("--latency-target", e.latency_target,
+                  "twistar: the mean cost per request it holds by moving β as it serves, as a share of think_and_rec's "
+                  "(0: β fixed at the selected one)")
+      ->check(CLI::Range(0.0, 10.0));
   sub->add_option("--split", split, "valid or test")->check(CLI::IsMember({"valid", "test"}));
   sub->add_option("--max-history", e.max_history, "Histories keep their last N items (0 = all)");
   sub->add_flag("!--keep-history", e.eval.exclude_history,
@@ -240,6 +244,9 @@ void add_serve_options(CLI::App* sub, ServeOptions& o, std::string& run, std::st
   sub->add_option("--fast-beam", o.fast_beam, "fast_rec beam width (raised to k when smaller)");
   sub->add_option("--rank-candidates", o.rank_candidates,
                   "fast_rec candidates handed to rank_candidates in mode rank");
+  sub->add_option("--latency-target", o.latency_target,
+                  "Mode auto: the mean cost per request the planner holds by moving β, as a share of think_and_rec's "
+                  "(0: its selected β, fixed)");
 }
 
 Dataset load_or_fail(const DataOptions& d) {

@@ -146,6 +146,12 @@ void add_agent_extra(const AgentRecommender& agent, EvalResult& r, const fs::pat
     r.extra["train_seconds"] = m->wall_seconds;
     r.extra["beta"] = m->metrics.value("beta", 0.0);
   }
+  const auto& control = agent.beta_control();
+  if (control.target_ms() > 0) {
+    r.extra["latency_target_ms"] = control.target_ms();
+    r.extra["beta_mean"] = control.mean_beta();
+    r.extra["beta_last"] = control.beta();
+  }
 }
 
 }  // namespace
@@ -374,7 +380,10 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
     agent.beta = options.planner_beta >= 0 ? options.planner_beta : planner.beta;
     agent.budget_ms = options.budget_ms;
     std::shared_ptr<const Policy> policy;
-    if (name == "twistar") policy = planner.grpo;
+    if (name == "twistar") {
+      policy = planner.grpo;
+      if (options.planner_beta < 0) agent.target_ms = options.latency_target * planner.costs.of(kThink);
+    }
     if (name == "twistar_sft") policy = planner.sft;
     if (name == "router_threshold") policy = std::make_shared<ThresholdRouter>(planner.threshold);
     if (name == "router_random")

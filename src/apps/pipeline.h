@@ -92,6 +92,9 @@ struct EvalStageOptions {
   /// = none).
   double planner_beta = -1;
   double budget_ms = 0;
+  /// twistar's mean cost per request as a share of think_and_rec's (cost model), held by moving β from
+  /// the selected one (BetaController); 0 = β fixed. A fixed --planner-beta keeps β fixed.
+  double latency_target = kLatencyTargetShare;
   /// twistar is also evaluated at each of these β (the accuracy/latency curve), in its `beta_sweep`.
   std::vector<double> planner_betas;
   /// Plan mix of router_random (fast_only, fast_rank, slow); set from twistar when evaluated first.

@@ -48,6 +48,8 @@ void ServeOptions::validate() const {
   if (fast_beam < 1) throw_input_error("fast_beam: must be >= 1, got {}", fast_beam);
   if (rank_candidates < 1)
     throw_input_error("rank_candidates: must be >= 1, got {}", rank_candidates);
+  if (!(latency_target >= 0 && latency_target <= 10))
+    throw_input_error("latency_target: must be in [0, 10] (a share of think_and_rec's cost), got {}", latency_target);
 }
 
 json error_body(const std::string& code, const std::string& message, const std::string& field) {
@@ -75,6 +77,7 @@ Service::Service(ItemTable items, ServeTools tools, ServeOptions options, fs::pa
       run_dir_(std::move(run_dir)) {
   options_.validate();
   if (!tools_.fast_rec) throw_input_error("serve: fast_rec is required (run/sid + run/sidgen)");
+  if (tools_.planner && !tools_.beta) throw_input_error("serve: the planner needs its β");
 }
 
 Service::Request Service::parse(const std::string& body) const {
@@ -201,9 +204,10 @@ ServiceAnswer Service::answer(const Request& r) const {
     state[0].history = r.history;
     state[0].exclude_history = r.exclude_history;
     AgentOptions agent;
-    agent.beta = tools_.beta;
+    agent.beta = tools_.beta->beta();
     agent.budget_ms = r.budget_ms;
     auto a = run_agent(box, *tools_.planner, state, r.k, agent, tools_.costs);
+    tools_.beta->observe({a[0].cost_ms});
     for (const auto& call : a[0].trace) {
       if (call.at("tool") == "finish") continue;
       json entry = {{"tool", call.at("tool")}, {"args", call.at("arguments")}};
@@ -317,7 +321,7 @@ std::shared_ptr<const Service> load_service(const fs::path& run_dir, const Serve
     tools.think_and_rec = planner.tools.think;
     tools.planner = planner.grpo;
     tools.costs = planner.costs;
-    tools.beta = planner.beta;
+    tools.beta = std::make_shared<BetaController>(planner.beta, options.latency_target * planner.costs.of(kThink));
     tools.wide = planner.tools.wide;
   }
   if (SidMap::load(run_dir / "sid" / "sid_map.json").num_items() != items.num_items())

@@ -43,6 +43,9 @@ struct ServeOptions {
   int64_t fast_beam = 20;
   /// Candidates fast_rec hands to rank_candidates in mode rank.
   int rank_candidates = 50;
+  /// Mode auto: the mean cost per request the planner holds by moving β, as a share of
+  /// think_and_rec's cost (BetaController); 0 = the planner's selected β, fixed.
+  double latency_target = kLatencyTargetShare;
 
   /// Throws InputError naming the bad field.
   void validate() const;
@@ -59,9 +62,10 @@ struct ServeTools {
   std::shared_ptr<const Tool> think_and_rec;
   /// The trained planner (run/planner), for mode auto; without it auto runs mode fast.
   std::shared_ptr<const Policy> planner;
-  /// The planner's cost model, served β and fast_rec's candidates for the ranker.
+  /// The planner's cost model, served β (moved by the latency target, shared by every request) and
+  /// fast_rec's candidates for the ranker.
   CostModel costs;
-  double beta = 0;
+  std::shared_ptr<BetaController> beta;
   int wide = 50;
 };
 

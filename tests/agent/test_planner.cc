@@ -252,6 +252,86 @@ TEST(AgentLoop, CallsBeyondTheLatencyBudgetAreNotMade) {
   EXPECT_EQ(think->calls, 1);
 }
 
+/// Thinks (think_and_rec alone) when β is below the request's own price of thinking, else fast_rec:
+/// the history's last item sets that price, so a traffic of other items thinks more at the same β.
+class PricedThinkPolicy : public Policy {
+ public:
+  std::string name() const override { return "priced"; }
+  static double price(int last_item) { return 0.01 * std::pow(1.1, last_item % 32); }
+  std::vector<int> decide(const std::vector<const Sequence*>& histories, const std::vector<EpisodeState>& states,
+                          double beta, double) const override {
+    std::vector<int> out;
+    for (size_t i = 0; i < states.size(); ++i)
+      out.push_back(states[i].calls > 0 ? kFinish : beta < price(histories[i]->back()) ? kThink : kFastK);
+    return out;
+  }
+};
+
+TEST(BetaController, FixedWithoutATargetAndMovedByTheCostsWithOne) {
+  BetaController fixed(0.05);
+  fixed.observe({30, 30, 30});
+  EXPECT_EQ(fixed.beta(), 0.05);
+  EXPECT_DOUBLE_EQ(fixed.mean_beta(), 0.05);
+  BetaController held(0.05, 10.0);
+  held.observe({30});  // over the target: thinking gets dearer
+  const double up = held.beta();
+  EXPECT_GT(up, 0.05);
+  EXPECT_NEAR(held.mean_beta(), 0.05, 1e-12);  // the request was served at the β before
+  held.observe({3, 3, 3, 3});
+  EXPECT_LT(held.beta(), up);
+  held.observe({10, 10});  // on target: β stays
+  EXPECT_NEAR(held.beta(), up * std::exp(5e-4 * 4 * (0.3 - 1.0)), 1e-12);
+  BetaController wild(0.05, 10.0, 1.0);
+  wild.observe({1e6});
+  EXPECT_EQ(wild.beta(), BetaController::kMaxBeta);
+  EXPECT_EQ(BetaController(0.0, 10.0).beta(), BetaController::kMinBeta);  // 0 could not move
+  EXPECT_THROW(BetaController(0.05, -1.0), InputError);
+  EXPECT_THROW(BetaController(-0.05), InputError);
+  EXPECT_THROW(BetaController(0.05, 10.0, 0.0), InputError);
+}
+
+TEST(AgentRecommender, ALatencyTargetHoldsTheMeanCostWhenTheTrafficDrifts) {
+  auto tools = scripted_tools();
+  CostModel costs;
+  costs.ms = {2.0, 3.0, 1.0, 30.0, 0.0};
+  costs.decision_ms = 0.0;
+  // Requests whose last items are 0..15 price thinking at 0.01..0.04; 16..31 at 0.046..0.17 (mod 32).
+  auto traffic = [](int from, int n) {
+    std::vector<Sequence> h;
+    for (int i = 0; i < n; ++i) h.push_back({static_cast<ItemIndex>(from + (i * 7) % 16)});
+    return h;
+  };
+  RecommendOptions ropts;
+  ropts.k = 3;
+  // β 0.03 thinks for a quarter of the first traffic (mean cost 2 + 28/4 = 9 ms) and for all of the
+  // second (30 ms); a target of 8 ms moves β until about a fifth of either traffic thinks.
+  for (double target : {0.0, 8.0}) {
+    AgentOptions o;
+    o.beta = 0.03;
+    o.target_ms = target;
+    AgentRecommender agent(tools, std::make_shared<PricedThinkPolicy>(), o, costs, "twistar");
+    double first = 0, second = 0;
+    for (int batch = 0; batch < 600; ++batch) {
+      const auto h = traffic(batch < 300 ? 0 : 16, 32);
+      agent.reset_counts();
+      agent.recommend(h, ropts);
+      if (batch >= 150 && batch < 300) first += 2 + 28 * agent.slow_rate();
+      if (batch >= 450) second += 2 + 28 * agent.slow_rate();
+    }
+    first /= 150;
+    second /= 150;
+    if (target == 0) {
+      EXPECT_EQ(agent.beta_control().beta(), 0.03);
+      EXPECT_NEAR(first, 9.0, 1e-9);
+      EXPECT_NEAR(second, 30.0, 1e-9);
+    } else {
+      EXPECT_NEAR(first, 8.0, 0.3);
+      EXPECT_NEAR(second, 8.0, 0.3);
+      EXPECT_GT(agent.beta_control().beta(), 0.046);  // priced above the drifted traffic's cheapest thought
+    }
+  }
+}
+
 TEST(ThinkAndRecFusion, WeightsReciprocalRanksAndBreaksTiesByItem) {
   const Ranking ranked = {{1, 9.f}, {2, 8.f}, {3, 7.f}}, own = {{3, -1.f}, {4, -2.f}};
   auto items = [](const Ranking& r) {
