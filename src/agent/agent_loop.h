@@ -229,6 +229,7 @@ class AgentRecommender : public Recommender {
   std::string name() const override { return name_; }
   std::vector<Ranking> recommend(const std::vector<Sequence>& histories, const RecommendOptions& options) const override;
   size_t preferred_batch_size() const override { return 256; }
+  bool adapts_to_traffic() const override { return beta_->target_ms() > 0; }
   /// Share of episodes per plan ("fast_rec+rank_candidates", ...), and of episodes calling think_and_rec.
   std::map<std::string, double> plan_shares() const;
   double slow_rate() const;

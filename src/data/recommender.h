@@ -31,6 +31,11 @@ class Recommender {
                                          const RecommendOptions& options) const = 0;
   /// How many histories one call should carry during offline evaluation.
   virtual size_t preferred_batch_size() const { return 256; }
+  /// True when an answer depends on the requests served before it (a planner holding a latency
+  /// target). The evaluator then serves the split in a seeded random order, as live traffic arrives:
+  /// the datasets' user order drifts (later users have shorter histories), and a system that adapts to
+  /// its traffic would otherwise be timed in the state the last users left it in.
+  virtual bool adapts_to_traffic() const { return false; }
 };
 
 /// Best first: the higher score, ties to the lower item index (so results are deterministic).

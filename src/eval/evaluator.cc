@@ -1,6 +1,9 @@
 #include "eval/evaluator.h"
 
+#include <algorithm>
 #include <chrono>
+#include <numeric>
+#include <random>
 #include <thread>
 
 #include "core/compute_threads.h"
@@ -30,21 +33,34 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// The order the evaluator serves `n` requests in: as given, or a seeded random permutation for a
+/// system that adapts to its traffic (Recommender::adapts_to_traffic).
+std::vector<size_t> serving_order(size_t n, const Recommender& rec) {
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  if (rec.adapts_to_traffic()) {
+    std::mt19937_64 rng(20261127);
+    std::shuffle(order.begin(), order.end(), rng);
+  }
+  return order;
+}
+
 void rank_all(const Recommender& rec, const std::vector<Example>& examples,
               const RecommendOptions& ropts, bool progress, std::vector<int>& ranks) {
   size_t batch = std::max<size_t>(1, rec.preferred_batch_size());
   Progress bar("eval " + rec.name(), examples.size(), progress);
   ranks.assign(examples.size(), 0);
+  const auto order = serving_order(examples.size(), rec);
   std::vector<Sequence> histories;
   for (size_t start = 0; start < examples.size(); start += batch) {
     size_t end = std::min(examples.size(), start + batch);
     histories.clear();
-    for (size_t e = start; e < end; ++e) histories.push_back(examples[e].history);
+    for (size_t e = start; e < end; ++e) histories.push_back(examples[order[e]].history);
     auto rankings = rec.recommend(histories, ropts);
     if (rankings.size() != histories.size())
       throw_error("{} returned {} rankings for {} histories", rec.name(), rankings.size(),
                   histories.size());
-    for (size_t e = start; e < end; ++e) ranks[e] = rank_of(rankings[e - start], examples[e].target);
+    for (size_t e = start; e < end; ++e) ranks[order[e]] = rank_of(rankings[e - start], examples[order[e]].target);
     bar.tick(end - start);
   }
 }
@@ -58,7 +74,7 @@ LatencyStats time_requests(const Recommender& rec, const std::vector<Example>& e
   samples.reserve(requests);
   // One untimed warm-up request so lazy initialisation does not land in the tail.
   rec.recommend({examples.front().history}, ropts);
-  for (size_t r = 0; r < requests; ++r) {
+  for (size_t r : serving_order(requests, rec)) {
     const Example& ex = examples[r * examples.size() / requests];
     auto t0 = Clock::now();
     rec.recommend({ex.history}, ropts);

@@ -93,6 +93,61 @@ TEST(Evaluator, ThroughputServesEveryTimedRequestInBatches) {
   EXPECT_FALSE(none.to_json().contains("throughput_users_per_s"));
 }
 
+// Recommends the item after the history's last one and records the order it was asked in.
+class NextItem : public Recommender {
+ public:
+  explicit NextItem(bool adapts) : adapts_(adapts) {}
+  std::string name() const override { return "next"; }
+  std::vector<Ranking> recommend(const std::vector<Sequence>& histories, const RecommendOptions&) const override {
+    std::vector<Ranking> out;
+    for (const auto& h : histories) {
+      asked.push_back(h.back());
+      out.push_back({{h.back() + 1, 1.0f}});
+    }
+    return out;
+  }
+  size_t preferred_batch_size() const override { return 3; }
+  bool adapts_to_traffic() const override { return adapts_; }
+  mutable std::vector<ItemIndex> asked;
+
+ private:
+  bool adapts_;
+};
+
+TEST(Evaluator, ASystemThatAdaptsToItsTrafficIsServedInARandomOrder) {
+  std::vector<Example> ex(40);
+  for (size_t i = 0; i < ex.size(); ++i) {
+    ex[i].history = {static_cast<ItemIndex>(2 * i)};
+    ex[i].target = static_cast<ItemIndex>(2 * i + (i % 4 == 0 ? 2 : 1));  // every fourth one missed
+  }
+  EvalOptions o;
+  o.latency_requests = 10;
+  o.throughput_batch = 0;
+  o.progress = false;
+  std::vector<ItemIndex> in_order;
+  for (const auto& e : ex) in_order.push_back(e.history.back());
+  for (bool adapts : {false, true}) {
+    NextItem rec(adapts);
+    auto r = evaluate(rec, ex, o);
+    // Each rank lands on its own example whatever the order.
+    for (size_t i = 0; i < ex.size(); ++i) EXPECT_EQ(r.ranks[i], i % 4 == 0 ? 0 : 1) << i;
+    const std::vector<ItemIndex> ranking(rec.asked.begin(), rec.asked.begin() + 40);
+    std::vector<ItemIndex> timed(rec.asked.begin() + 41, rec.asked.end());  // after the warm-up
+    ASSERT_EQ(timed.size(), 10u);
+    if (!adapts) {
+      EXPECT_EQ(ranking, in_order);
+      EXPECT_TRUE(std::is_sorted(timed.begin(), timed.end()));
+      continue;
+    }
+    EXPECT_NE(ranking, in_order);
+    EXPECT_TRUE(std::is_permutation(ranking.begin(), ranking.end(), in_order.begin()));
+    // The same evenly spaced requests are timed, in another order.
+    EXPECT_FALSE(std::is_sorted(timed.begin(), timed.end()));
+    std::sort(timed.begin(), timed.end());
+    for (size_t r = 0; r < 10; ++r) EXPECT_EQ(timed[r], static_cast<ItemIndex>(2 * (r * 4)));
+  }
+}
+
 TEST(Baselines, MostPopSkipsHistoryAndSwingUsesLinks) {
   std::vector<Sequence> train = {{0, 1}, {0, 1}, {0, 2}, {3, 1}, {3, 1}};
   auto pop = item_popularity(train, 5);
