@@ -190,13 +190,14 @@ struct AgentAnswer {
 std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, std::vector<RequestState>& requests,
                                    int k, const AgentOptions& options, const CostModel& costs);
 
-/// Holds the served mean cost (cost model, ms per request) at a target by moving β, the price of
+/// Keeps the served mean cost (cost model, ms per request) at a target by moving β, the price of
 /// latency in the planner's reward: after each batch, β ← β·exp(step · Σ(cost/target − 1)), kept
-/// within [min_beta, max_beta]. This is dual ascent on the constraint "mean cost ≤ target": the
-/// planner reads β as an input, so the served operating point holds when the traffic drifts from the
-/// validation users β was selected on (more uncertain requests would otherwise mean more slow calls).
-/// It reads only the costs of the requests served, never a target item. Thread-safe; with a target of
-/// 0 β stays fixed.
+/// within [kMinBeta, kMaxBeta]. This is dual ascent on "the most accurate planner whose mean cost is
+/// at most the target": β rises while requests cost more, and falls while they cost less, until the
+/// planner finds thinking worth the lower price (or β reaches kMinBeta). The planner reads β as an
+/// input, so the operating point holds when the traffic drifts from the validation users β was
+/// selected on. It reads only the costs of the requests served, never a target item. Thread-safe;
+/// with a target of 0 β stays fixed.
 class BetaController {
  public:
   static constexpr double kMinBeta = 1e-4, kMaxBeta = 100.0;
