@@ -418,8 +418,6 @@ AgentRecommender::AgentRecommender(Toolbox tools, std::shared_ptr<const Policy> 
 }
 
 void AgentRecommender::set_beta(double beta, double target_ms) {
-  options_.beta = beta;
-  options_.target_ms = target_ms;
   beta_ = std::make_unique<BetaController>(beta, target_ms);
 }
 
@@ -427,7 +425,7 @@ std::vector<Ranking> AgentRecommender::recommend(const std::vector<Sequence>& hi
                                                  const RecommendOptions& options) const {
   auto requests = request_states(histories, options);
   AgentOptions agent = options_;
-  agent.beta = beta_->beta();
+  agent.beta = beta_->beta();  // the controller, not options_, holds the served β
   auto answers = run_agent(tools_, *policy_, requests, options.k, agent, costs_);
   std::vector<double> costs;
   costs.reserve(answers.size());

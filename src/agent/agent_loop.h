@@ -59,6 +59,8 @@ struct CostModel {
   /// The policy's own decision, charged once per call.
   double decision_ms = 0.05;
   double of(int action) const { return ms.at(action) + decision_ms; }
+  /// `share` of think_and_rec's cost: the planner's latency cap and the served latency target.
+  double think_share(double share) const { return share * of(kThink); }
   nlohmann::json to_json() const;
   static CostModel from_json(const nlohmann::json& j, const std::string& where);
 };

@@ -298,7 +298,7 @@ double select_beta(const nlohmann::json& sweep, const CostModel& costs, double s
   double fallback_beta = 0, fallback_cost = 1e300;
   for (const auto& row : sweep) {
     const double cost = row.at("cost_ms"), ndcg = row.at("ndcg@10"), beta = row.at("beta");
-    if (cost <= share * costs.of(kThink) && ndcg > best_ndcg + 1e-12) {
+    if (cost <= costs.think_share(share) && ndcg > best_ndcg + 1e-12) {
       best_ndcg = ndcg;
       best_beta = beta;
     }
@@ -429,7 +429,7 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
   result.beta = options.beta >= 0 ? options.beta : select_beta(sweep["grpo"], table.costs, options.latency_share);
   // The threshold router is tuned by the same rule as the served β: the most accurate within the
   // latency cap (on the training users; reported on the holdout ones).
-  const double cap_ms = options.latency_share * table.costs.of(kThink);
+  const double cap_ms = table.costs.think_share(options.latency_share);
   result.threshold = tune_threshold(table, train, cap_ms, options.max_calls).rule;
   const auto threshold_held = replay_threshold(table, held, result.threshold, options.max_calls);
   auto at_beta = simulate_policy(policy, table, held, result.beta, 0.0, options);

@@ -382,7 +382,7 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
     std::shared_ptr<const Policy> policy;
     if (name == "twistar") {
       policy = planner.grpo;
-      if (options.planner_beta < 0) agent.target_ms = options.latency_target * planner.costs.of(kThink);
+      if (options.planner_beta < 0) agent.target_ms = planner.costs.think_share(options.latency_target);
     }
     if (name == "twistar_sft") policy = planner.sft;
     if (name == "router_threshold") policy = std::make_shared<ThresholdRouter>(planner.threshold);

@@ -321,7 +321,7 @@ std::shared_ptr<const Service> load_service(const fs::path& run_dir, const Serve
     tools.think_and_rec = planner.tools.think;
     tools.planner = planner.grpo;
     tools.costs = planner.costs;
-    tools.beta = std::make_shared<BetaController>(planner.beta, options.latency_target * planner.costs.of(kThink));
+    tools.beta = std::make_shared<BetaController>(planner.beta, planner.costs.think_share(options.latency_target));
     tools.wide = planner.tools.wide;
   }
   if (SidMap::load(run_dir / "sid" / "sid_map.json").num_items() != items.num_items())
