@@ -10,7 +10,8 @@
 #   `twistar eval` with mostpop, swing, sasrec, fast_only, fast_rank, twistar (holding its latency target,
 #   and its β sweep at fixed β),
 #   router_random (at twistar's plan mix), router_threshold, twistar_sft, slow, fast_rank_slow and oracle; latency one
-#   request at a time on one thread (slow is evaluated last, after the systems that share its tools).
+#   request at a time on one thread (slow is evaluated last, after the systems that share its tools); then
+#   twistar and slow are timed once more interleaved on the same requests (--latency-pair twistar,slow).
 # Writes bench/results/planner_<dataset>.json, docs/img/planner_<dataset>.png (gnuplot) and the table
 # in docs/RESULTS.md. Extra options: PLANNER_ARGS (train), EVAL_ARGS (eval), SWEEP (β list).
 # RENDER_ONLY=1 skips training and evaluation and redraws the plot and the table from an existing
@@ -39,7 +40,8 @@ for ds in "${datasets[@]}"; do
     # shellcheck disable=SC2086
     "$BIN" --threads "$THREADS" eval --data "$DATA/$ds" --run "$run" --experiment "planner_$ds" \
       --systems mostpop,swing,sasrec,fast_only,fast_rank,twistar,router_random,router_threshold,twistar_sft,slow,fast_rank_slow,oracle \
-      --fast-beam 20 --split test --throughput-batch 0 --planner-sweep "$SWEEP" --compare-to twistar ${EVAL_ARGS:-}
+      --fast-beam 20 --split test --throughput-batch 0 --planner-sweep "$SWEEP" --compare-to twistar \
+      --latency-pair twistar,slow ${EVAL_ARGS:-}
     cp "$run/eval/results.json" "$out"
   fi
 
@@ -73,7 +75,12 @@ EOF
       "at the β selected on validation (\(.systems.twistar.beta)) and moves it to hold a mean cost of " +
       "\(.systems.twistar.latency_target_ms // 0 | . * 100 | round / 100) ms under the cost model (mean β served " +
       "\(.systems.twistar.beta_mean // .systems.twistar.beta | . * 10000 | round / 10000)). Latency: one request at a time, one thread; " +
-      "oracle: each user'"'"'s chosen plan'"'"'s mean."' "$out"
+      "oracle: each user'"'"'s chosen plan'"'"'s mean." +
+      (.systems.twistar.latency_ratio as $r | if $r == null then "" else " Timed interleaved with slow on the same " +
+        "\($r.requests) requests (each served by both back to back): \($r.mean_ms * 100 | round / 100) / " +
+        "\($r.reference_mean_ms * 100 | round / 100) ms = \($r.ratio * 1000 | round / 1000)x (95% CI " +
+        "\($r.ci[0] * 1000 | round / 1000)-\($r.ci[1] * 1000 | round / 1000)); twistar thought for " +
+        "\($r.slow_rate * 1000 | round / 10)% of them." end)' "$out"
     echo
     echo "| system | Recall@5 | Recall@10 | NDCG@5 | NDCG@10 | NDCG@10 − twistar (95% CI) | mean ms | p50 ms | p99 ms | slow calls | plans |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|"

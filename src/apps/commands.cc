@@ -199,7 +199,11 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
   sub->add_option("--compare-to", e.compare_to,
                   "Paired NDCG@10 and Recall@10 difference of every other system to this one, with a bootstrap "
                   "interval over the requests");
-  sub->add_option("--bootstrap-resamples", e.bootstrap.resamples, "--compare-to: bootstrap resamples")
+  sub->add_option("--latency-pair", e.latency_pair,
+                  "system,reference: also time these two interleaved on the same requests (each served by both back "
+                  "to back), for the ratio of their mean latencies with a bootstrap interval (e.g. twistar,slow)")
+      ->delimiter(',');
+  sub->add_option("--bootstrap-resamples", e.bootstrap.resamples, "--compare-to and --latency-pair: bootstrap resamples")
       ->check(CLI::Range(100, 1000000));
   sub->add_option("--swing-alpha", e.swing.alpha, "Swing smoothing alpha");
   sub->add_option("--swing-top-k", e.swing.top_k, "Swing neighbours kept per item");

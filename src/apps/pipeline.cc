@@ -1,6 +1,8 @@
 #include "apps/pipeline.h"
 
 #include <chrono>
+#include <map>
+#include <memory>
 #include <optional>
 
 #include "agent/rank_candidates.h"
@@ -152,6 +154,27 @@ void add_agent_extra(const AgentRecommender& agent, EvalResult& r, const fs::pat
     r.extra["beta_mean"] = control.mean_beta();
     r.extra["beta_last"] = control.beta();
   }
+}
+
+/// Times the latency pair's systems interleaved (time_interleaved) and adds the first one's
+/// `latency_ratio` to its result: the ratio of its mean latency to the reference's, with a bootstrap
+/// interval; for a planner system, also its slow-call rate over those requests (and its warm-up one).
+void add_latency_ratio(const std::map<std::string, std::unique_ptr<Recommender>>& systems,
+                       const std::vector<std::string>& pair, const std::vector<Example>& examples,
+                       const EvalOptions& eval, const BootstrapOptions& bootstrap, std::vector<EvalResult>& results) {
+  const Recommender& system = *systems.at(pair[0]);
+  const Recommender& reference = *systems.at(pair[1]);
+  auto* agent = dynamic_cast<AgentRecommender*>(systems.at(pair[0]).get());
+  if (agent) agent->reset_counts();
+  const auto times = time_interleaved(system, reference, examples, eval);
+  const LatencyRatio ratio = latency_ratio(times.a, times.b, pair[1], bootstrap);
+  nlohmann::json j = ratio.to_json();
+  if (agent) j["slow_rate"] = agent->slow_rate();
+  spdlog::info("{} against {}, timed interleaved on {} requests: {:.2f} / {:.2f} ms = {:.3f}x ({:.3f}, {:.3f})",
+               pair[0], pair[1], ratio.requests, ratio.mean_ms, ratio.reference_mean_ms, ratio.ratio, ratio.lo,
+               ratio.hi);
+  for (auto& r : results)
+    if (r.system == pair[0]) r.extra["latency_ratio"] = std::move(j);
 }
 
 }  // namespace
@@ -402,6 +425,17 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
     if (std::find(options.systems.begin(), options.systems.end(), options.compare_to) == options.systems.end())
       throw_input_error("--compare-to: '{}' is not among --systems", options.compare_to);
   }
+  if (!options.latency_pair.empty()) {
+    const auto& pair = options.latency_pair;
+    if (pair.size() != 2 || pair[0] == pair[1])
+      throw_input_error("--latency-pair: two different systems (system,reference), got {} name(s)", pair.size());
+    for (const auto& name : pair)
+      if (name == "oracle" || std::find(options.systems.begin(), options.systems.end(), name) == options.systems.end())
+        throw_input_error("--latency-pair: '{}' is not a timed system among --systems", name);
+    if (options.eval.latency_requests == 0)
+      throw_input_error("--latency-pair: needs timed requests (--latency-requests > 0)");
+    options.bootstrap.validate();
+  }
   ctx.apply();
   auto examples = make_examples(data, options.split, {options.max_history});
   if (examples.empty()) throw_input_error("{}: no user is long enough for the {} split", data.name,
@@ -414,6 +448,10 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
   }
   std::vector<EvalResult> results;
   EvalStageOptions opts = options;
+  BootstrapOptions bootstrap = options.bootstrap;
+  bootstrap.seed = ctx.seed;
+  // The latency pair's systems stay loaded until both were evaluated.
+  std::map<std::string, std::unique_ptr<Recommender>> pair_systems;
   // One memo of think_and_rec's searches for every system's ranking pass (each times real searches).
   auto memo = std::make_shared<ThinkMemo>();
   EvalOptions eval = options.eval;
@@ -462,6 +500,7 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
       if (name == "twistar") {
         opts.router_shares = agent->mix_shares();
         nlohmann::json sweep = nlohmann::json::array();
+        const double served_beta = agent->beta_control().beta(), target_ms = agent->beta_control().target_ms();
         for (double beta : options.planner_betas) {
           agent->reset_counts();
           agent->set_beta(beta);
@@ -473,24 +512,29 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
           spdlog::info("twistar at beta {}: ndcg@10 {:.4f}, mean {:.2f} ms, slow rate {:.1f}%", beta,
                        b.metrics["ndcg@10"], b.latency.mean, 100.0 * agent->slow_rate());
         }
-        if (!sweep.empty()) r.extra["beta_sweep"] = sweep;
+        if (!sweep.empty()) {
+          r.extra["beta_sweep"] = sweep;
+          agent->set_beta(served_beta, target_ms);  // serves on where it left off
+        }
       }
     }
     spdlog::info("{}: recall@10 {:.4f} ndcg@10 {:.4f} ({} users, {:.1f} s)", name,
                  r.metrics["recall@10"], r.metrics["ndcg@10"], r.ranks.size(), r.eval_seconds);
     results.push_back(std::move(r));
+    if (std::find(options.latency_pair.begin(), options.latency_pair.end(), name) != options.latency_pair.end())
+      pair_systems[name] = std::move(system);
   }
+  memo->set_active(false);  // the pair times real searches
+  if (!options.latency_pair.empty())
+    add_latency_ratio(pair_systems, options.latency_pair, examples, eval, bootstrap, results);
+  pair_systems.clear();
   add_complementarity(results);
   if (std::find(options.systems.begin(), options.systems.end(), "oracle") != options.systems.end()) {
     auto oracle = oracle_router(results);
     if (!oracle) throw_input_error("systems: oracle needs fast_only, fast_rank and slow in the same evaluation");
     results.push_back(std::move(*oracle));
   }
-  if (!options.compare_to.empty()) {
-    BootstrapOptions bootstrap = options.bootstrap;
-    bootstrap.seed = ctx.seed;
-    add_paired_comparisons(results, options.compare_to, bootstrap);
-  }
+  if (!options.compare_to.empty()) add_paired_comparisons(results, options.compare_to, bootstrap);
   ReportInfo info{options.experiment, data.name, split_name(options.split), options.command, "", ""};
   auto doc = results_json(info, results);
   write_report(run_dir / (options.split == Split::kTest ? "eval" : "eval-valid"), doc);

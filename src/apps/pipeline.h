@@ -103,6 +103,11 @@ struct EvalStageOptions {
   /// the requests) in its `paired` entry; empty = none.
   std::string compare_to;
   BootstrapOptions bootstrap;
+  /// Two systems (system, reference) whose timed requests are also timed interleaved, each request
+  /// served by both back to back (time_interleaved), after every system's own timing: the system's
+  /// `latency_ratio` entry (ratio of mean latencies with a bootstrap interval) cancels the machine's
+  /// drift between two timing passes. Empty = none; e.g. {"twistar", "slow"} for the planner's bar.
+  std::vector<std::string> latency_pair;
   /// Name recorded in results.json.
   std::string experiment = "eval";
   /// The command line recorded in results.json.

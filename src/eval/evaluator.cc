@@ -35,14 +35,38 @@ using Clock = std::chrono::steady_clock;
 
 /// The order the evaluator serves `n` requests in: as given, or a seeded random permutation for a
 /// system that adapts to its traffic (Recommender::adapts_to_traffic).
-std::vector<size_t> serving_order(size_t n, const Recommender& rec) {
+std::vector<size_t> serving_order(size_t n, bool adapts_to_traffic) {
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), size_t{0});
-  if (rec.adapts_to_traffic()) {
+  if (adapts_to_traffic) {
     std::mt19937_64 rng(20261127);
     std::shuffle(order.begin(), order.end(), rng);
   }
   return order;
+}
+
+/// The requests timed one at a time: `requests` evenly spaced examples (at most all), in the serving
+/// order.
+std::vector<const Example*> timed_examples(const std::vector<Example>& examples, size_t requests,
+                                           bool adapts_to_traffic) {
+  requests = std::min(requests, examples.size());
+  std::vector<const Example*> out;
+  out.reserve(requests);
+  for (size_t r : serving_order(requests, adapts_to_traffic)) out.push_back(&examples[r * examples.size() / requests]);
+  return out;
+}
+
+double time_one(const Recommender& rec, const Example& ex, const RecommendOptions& ropts) {
+  auto t0 = Clock::now();
+  rec.recommend({ex.history}, ropts);
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+RecommendOptions recommend_options(const EvalOptions& options) {
+  RecommendOptions ropts;
+  ropts.k = options.list_length;
+  ropts.exclude_history = options.exclude_history;
+  return ropts;
 }
 
 void rank_all(const Recommender& rec, const std::vector<Example>& examples,
@@ -50,7 +74,7 @@ void rank_all(const Recommender& rec, const std::vector<Example>& examples,
   size_t batch = std::max<size_t>(1, rec.preferred_batch_size());
   Progress bar("eval " + rec.name(), examples.size(), progress);
   ranks.assign(examples.size(), 0);
-  const auto order = serving_order(examples.size(), rec);
+  const auto order = serving_order(examples.size(), rec.adapts_to_traffic());
   std::vector<Sequence> histories;
   for (size_t start = 0; start < examples.size(); start += batch) {
     size_t end = std::min(examples.size(), start + batch);
@@ -68,18 +92,13 @@ void rank_all(const Recommender& rec, const std::vector<Example>& examples,
 LatencyStats time_requests(const Recommender& rec, const std::vector<Example>& examples,
                            const RecommendOptions& ropts, size_t requests) {
   if (requests == 0 || examples.empty()) return {};
-  requests = std::min(requests, examples.size());
+  const auto timed = timed_examples(examples, requests, rec.adapts_to_traffic());
   const ComputeThreadsGuard one_thread(1);
   std::vector<double> samples;
-  samples.reserve(requests);
+  samples.reserve(timed.size());
   // One untimed warm-up request so lazy initialisation does not land in the tail.
   rec.recommend({examples.front().history}, ropts);
-  for (size_t r : serving_order(requests, rec)) {
-    const Example& ex = examples[r * examples.size() / requests];
-    auto t0 = Clock::now();
-    rec.recommend({ex.history}, ropts);
-    samples.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-  }
+  for (const Example* ex : timed) samples.push_back(time_one(rec, *ex, ropts));
   return summarize_latency(std::move(samples));
 }
 
@@ -114,9 +133,7 @@ EvalResult evaluate(const Recommender& recommender, const std::vector<Example>& 
   options.validate();
   EvalResult result;
   result.system = recommender.name();
-  RecommendOptions ropts;
-  ropts.k = options.list_length;
-  ropts.exclude_history = options.exclude_history;
+  const RecommendOptions ropts = recommend_options(options);
   auto t0 = Clock::now();
   rank_all(recommender, examples, ropts, options.progress, result.ranks);
   result.eval_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -128,6 +145,31 @@ EvalResult evaluate(const Recommender& recommender, const std::vector<Example>& 
   result.throughput = measure_throughput(recommender, examples, ropts, options.latency_requests,
                                          options.throughput_batch, options.throughput_threads);
   return result;
+}
+
+InterleavedTimes time_interleaved(const Recommender& a, const Recommender& b, const std::vector<Example>& examples,
+                                  const EvalOptions& options) {
+  options.validate();
+  InterleavedTimes out;
+  if (options.latency_requests == 0 || examples.empty()) return out;
+  const RecommendOptions ropts = recommend_options(options);
+  const auto timed =
+      timed_examples(examples, options.latency_requests, a.adapts_to_traffic() || b.adapts_to_traffic());
+  const ComputeThreadsGuard one_thread(1);
+  out.a.reserve(timed.size());
+  out.b.reserve(timed.size());
+  a.recommend({examples.front().history}, ropts);  // warm-up
+  b.recommend({examples.front().history}, ropts);
+  for (size_t r = 0; r < timed.size(); ++r) {
+    if (r % 2 == 0) {
+      out.a.push_back(time_one(a, *timed[r], ropts));
+      out.b.push_back(time_one(b, *timed[r], ropts));
+    } else {
+      out.b.push_back(time_one(b, *timed[r], ropts));
+      out.a.push_back(time_one(a, *timed[r], ropts));
+    }
+  }
+  return out;
 }
 
 }  // namespace twistar

@@ -55,4 +55,17 @@ struct EvalResult {
 EvalResult evaluate(const Recommender& recommender, const std::vector<Example>& examples,
                     const EvalOptions& options = {});
 
+/// Per-request wall times (ms) of two systems on the same timed requests.
+struct InterleavedTimes {
+  std::vector<double> a, b;
+};
+
+/// Times the requests `evaluate` times (EvalOptions::latency_requests, evenly spaced; in a random order
+/// when either system adapts to its traffic) one at a time on one thread, each served by both systems
+/// back to back, the first of the two alternating. A slow drift of the machine's speed over the run
+/// (another job, thermal state) lands on both, so their ratio is steadier than that of two timing
+/// passes run minutes apart. Each system answers one untimed warm-up request first.
+InterleavedTimes time_interleaved(const Recommender& a, const Recommender& b, const std::vector<Example>& examples,
+                                  const EvalOptions& options);
+
 }  // namespace twistar

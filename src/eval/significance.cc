@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
+#include <numeric>
 #include <random>
 
 #include "core/error.h"
@@ -31,6 +33,35 @@ std::function<double(int)> metric_of(const std::string& metric) {
     throw_input_error("paired comparison: unknown metric '{}' (ndcg@K or recall@K, K >= 1)", metric);
   if (name == "ndcg") return [k](int rank) { return ndcg_at(rank, k); };
   return [k](int rank) { return rank >= 1 && rank <= k ? 1.0 : 0.0; };
+}
+
+/// The statistic of each bootstrap resample of the n paired requests (drawn with replacement, every
+/// series at the same draws), sorted; `stat` reads the series' sums over the drawn requests.
+std::vector<double> bootstrap_stats(const std::vector<const std::vector<double>*>& series,
+                                    const BootstrapOptions& options,
+                                    const std::function<double(const std::vector<double>&)>& stat) {
+  const size_t n = series.front()->size();
+  std::mt19937_64 rng(options.seed);
+  std::uniform_int_distribution<size_t> pick(0, n - 1);
+  std::vector<double> stats(static_cast<size_t>(options.resamples)), sums(series.size());
+  for (double& value : stats) {
+    std::fill(sums.begin(), sums.end(), 0.0);
+    for (size_t i = 0; i < n; ++i) {
+      const size_t at = pick(rng);
+      for (size_t s = 0; s < series.size(); ++s) sums[s] += (*series[s])[at];
+    }
+    value = stat(sums);
+  }
+  std::sort(stats.begin(), stats.end());
+  return stats;
+}
+
+/// The q-quantile of sorted values, interpolated linearly.
+double sorted_quantile(const std::vector<double>& sorted, double q) {
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
 }
 
 }  // namespace
@@ -65,26 +96,44 @@ PairedDifference paired_bootstrap(const std::vector<int>& ranks, const std::vect
     out.differing += d[i] != 0;
   }
   out.diff = total / static_cast<double>(n);
-  std::mt19937_64 rng(options.seed);
-  std::uniform_int_distribution<size_t> pick(0, n - 1);
-  std::vector<double> means(static_cast<size_t>(options.resamples));
-  for (double& m : means) {
-    double s = 0;
-    for (size_t i = 0; i < n; ++i) s += d[pick(rng)];
-    m = s / static_cast<double>(n);
-  }
-  std::sort(means.begin(), means.end());
-  auto quantile = [&](double q) {
-    const double pos = q * static_cast<double>(means.size() - 1);
-    const size_t lo = static_cast<size_t>(std::floor(pos));
-    const size_t hi = std::min(lo + 1, means.size() - 1);
-    return means[lo] + (pos - static_cast<double>(lo)) * (means[hi] - means[lo]);
-  };
-  out.lo = quantile((1 - options.level) / 2);
-  out.hi = quantile(1 - (1 - options.level) / 2);
+  const auto means = bootstrap_stats({&d}, options, [n](const std::vector<double>& sums) {
+    return sums[0] / static_cast<double>(n);
+  });
+  out.lo = sorted_quantile(means, (1 - options.level) / 2);
+  out.hi = sorted_quantile(means, 1 - (1 - options.level) / 2);
   const auto below = std::count_if(means.begin(), means.end(), [](double m) { return m <= 0; });
   const auto above = std::count_if(means.begin(), means.end(), [](double m) { return m >= 0; });
   out.p = std::min(1.0, 2.0 * static_cast<double>(std::min(below, above)) / static_cast<double>(means.size()));
+  return out;
+}
+
+nlohmann::json LatencyRatio::to_json() const {
+  return {{"reference", reference}, {"ratio", ratio},   {"ci", {lo, hi}},         {"level", level},
+          {"mean_ms", mean_ms},     {"reference_mean_ms", reference_mean_ms}, {"requests", requests}};
+}
+
+LatencyRatio latency_ratio(const std::vector<double>& latency_ms, const std::vector<double>& reference_ms,
+                           const std::string& reference, const BootstrapOptions& options) {
+  options.validate();
+  if (latency_ms.size() != reference_ms.size())
+    throw_input_error("latency ratio: {} timed requests against the reference's {}", latency_ms.size(),
+                      reference_ms.size());
+  if (latency_ms.empty()) throw_input_error("latency ratio: no timed requests");
+  auto sum = [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); };
+  if (!(sum(reference_ms) > 0)) throw_input_error("latency ratio: the reference {} took no time", reference);
+  LatencyRatio out;
+  out.reference = reference;
+  out.level = options.level;
+  out.requests = latency_ms.size();
+  const double n = static_cast<double>(out.requests);
+  out.mean_ms = sum(latency_ms) / n;
+  out.reference_mean_ms = sum(reference_ms) / n;
+  out.ratio = out.mean_ms / out.reference_mean_ms;
+  const auto ratios = bootstrap_stats({&latency_ms, &reference_ms}, options, [](const std::vector<double>& sums) {
+    return sums[1] > 0 ? sums[0] / sums[1] : std::numeric_limits<double>::infinity();
+  });
+  out.lo = sorted_quantile(ratios, (1 - options.level) / 2);
+  out.hi = sorted_quantile(ratios, 1 - (1 - options.level) / 2);
   return out;
 }
 

@@ -43,6 +43,23 @@ struct BootstrapOptions {
 PairedDifference paired_bootstrap(const std::vector<int>& ranks, const std::vector<int>& reference,
                                   const std::string& metric, const BootstrapOptions& options = {});
 
+/// The ratio of two systems' mean latencies over the same timed requests (timed interleaved, so that
+/// the machine's drift over a run lands on both), with a percentile bootstrap interval: requests are
+/// resampled with replacement, each keeping its pair of times.
+struct LatencyRatio {
+  std::string reference;
+  double ratio = 0, lo = 0, hi = 0, level = 0.95;
+  /// The two systems' mean latencies (ms) over the requests.
+  double mean_ms = 0, reference_mean_ms = 0;
+  size_t requests = 0;
+  nlohmann::json to_json() const;
+};
+
+/// The ratio of mean(latency_ms) to mean(reference_ms), request i timed on both. Throws InputError
+/// when the lengths differ, there are no requests or the reference took no time.
+LatencyRatio latency_ratio(const std::vector<double>& latency_ms, const std::vector<double>& reference_ms,
+                           const std::string& reference, const BootstrapOptions& options = {});
+
 /// The metrics compared against the reference.
 inline const std::vector<std::string> kPairedMetrics = {"ndcg@10", "recall@10"};
 

@@ -110,6 +110,27 @@ TEST(Cli, QuickstartRunsEndToEndAndReusesStages) {
                               " --systems mostpop --compare-to twistar");
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.err.find("--compare-to: 'twistar' is not among --systems"), std::string::npos) << bad.err;
+  // twistar and slow timed interleaved on the same requests: the ratio of their mean latencies.
+  const std::string eval = "eval --data " + (tmp / "run" / "data").string() + " --run " + (tmp / "run").string() +
+                           " --users 60 --latency-requests 12 --throughput-batch 0";
+  auto paired_timing =
+      run_cli(tmp, eval + " --systems fast_only,twistar,slow --planner-sweep 0,10 --latency-pair twistar,slow");
+  ASSERT_EQ(paired_timing.code, 0) << paired_timing.err;
+  auto timed = nlohmann::json::parse(read_file(tmp / "run" / "eval" / "results.json"))["systems"];
+  const auto& ratio = timed["twistar"]["latency_ratio"];
+  EXPECT_EQ(ratio["reference"], "slow");
+  EXPECT_EQ(ratio["requests"], 12);
+  EXPECT_NEAR(ratio["ratio"].get<double>(),
+              ratio["mean_ms"].get<double>() / ratio["reference_mean_ms"].get<double>(), 1e-9);
+  EXPECT_LE(ratio["ci"][0].get<double>(), ratio["ratio"].get<double>());
+  EXPECT_GE(ratio["ci"][1].get<double>(), ratio["ratio"].get<double>());
+  EXPECT_GE(ratio["slow_rate"].get<double>(), 0.0);
+  EXPECT_FALSE(timed["slow"].contains("latency_ratio"));
+  for (const std::string& pair : {std::string("twistar"), std::string("twistar,sasrec"), std::string("twistar,twistar")}) {
+    auto refused = run_cli(tmp, eval + " --systems twistar,slow --latency-pair " + pair);
+    EXPECT_EQ(refused.code, 2) << pair;
+    EXPECT_NE(refused.err.find("--latency-pair"), std::string::npos) << refused.err;
+  }
   for (const char* stage : {"sasrec", "sid", "sidgen", "ranker", "knowledge", "reasoner", "planner"})
     EXPECT_TRUE(std::filesystem::exists(tmp / "run" / stage / "manifest.json")) << stage;
   // A second run finds the finished stages and does not retrain them.

@@ -148,6 +148,65 @@ TEST(Evaluator, ASystemThatAdaptsToItsTrafficIsServedInARandomOrder) {
   }
 }
 
+// Records (its name, the history's last item) of every request in a log shared with another system.
+class Logged : public Recommender {
+ public:
+  Logged(char name, bool adapts, std::vector<std::pair<char, ItemIndex>>& log)
+      : name_(name), adapts_(adapts), log_(log) {}
+  std::string name() const override { return std::string(1, name_); }
+  std::vector<Ranking> recommend(const std::vector<Sequence>& histories, const RecommendOptions&) const override {
+    std::vector<Ranking> out;
+    for (const auto& h : histories) {
+      log_.emplace_back(name_, h.back());
+      out.push_back({{h.back() + 1, 1.0f}});
+    }
+    return out;
+  }
+  bool adapts_to_traffic() const override { return adapts_; }
+
+ private:
+  char name_;
+  bool adapts_;
+  std::vector<std::pair<char, ItemIndex>>& log_;
+};
+
+TEST(Evaluator, InterleavedTimingServesEachRequestToBothSystemsFirstOneThenTheOther) {
+  std::vector<Example> ex(40);
+  for (size_t i = 0; i < ex.size(); ++i) ex[i].history = {static_cast<ItemIndex>(i)};
+  EvalOptions o;
+  o.latency_requests = 10;
+  o.progress = false;
+  for (bool adapts : {false, true}) {
+    std::vector<std::pair<char, ItemIndex>> log;
+    Logged a('a', adapts, log), b('b', false, log);
+    auto t = time_interleaved(a, b, ex, o);
+    ASSERT_EQ(t.a.size(), 10u);
+    ASSERT_EQ(t.b.size(), 10u);
+    for (double ms : t.a) EXPECT_GE(ms, 0.0);
+    ASSERT_EQ(log.size(), 22u);  // a warm-up each, then 10 requests to both
+    EXPECT_EQ(log[0], std::make_pair('a', ItemIndex{0}));
+    EXPECT_EQ(log[1], std::make_pair('b', ItemIndex{0}));
+    std::vector<ItemIndex> items;
+    for (size_t r = 0; r < 10; ++r) {
+      const auto& first = log[2 + 2 * r];
+      const auto& second = log[3 + 2 * r];
+      EXPECT_EQ(first.second, second.second) << r;  // the same request, back to back
+      EXPECT_EQ(first.first, r % 2 == 0 ? 'a' : 'b') << r;
+      EXPECT_EQ(second.first, r % 2 == 0 ? 'b' : 'a') << r;
+      items.push_back(first.second);
+    }
+    // The requests evaluate() times: evenly spaced, shuffled when either system adapts.
+    EXPECT_EQ(std::is_sorted(items.begin(), items.end()), !adapts);
+    std::sort(items.begin(), items.end());
+    for (size_t r = 0; r < 10; ++r) EXPECT_EQ(items[r], static_cast<ItemIndex>(r * 4));
+  }
+  o.latency_requests = 0;
+  std::vector<std::pair<char, ItemIndex>> log;
+  Logged a('a', false, log), b('b', false, log);
+  EXPECT_TRUE(time_interleaved(a, b, ex, o).a.empty());
+  EXPECT_TRUE(log.empty());
+}
+
 TEST(Baselines, MostPopSkipsHistoryAndSwingUsesLinks) {
   std::vector<Sequence> train = {{0, 1}, {0, 1}, {0, 2}, {3, 1}, {3, 1}};
   auto pop = item_popularity(train, 5);

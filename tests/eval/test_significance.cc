@@ -57,6 +57,39 @@ TEST(Significance, AClearWinIsSignificantAndNoiseIsNot) {
   EXPECT_DOUBLE_EQ(again.hi, win.hi);
 }
 
+TEST(Significance, TheLatencyRatioIsTheRatioOfMeansAndTheMachinesDriftCancels) {
+  // The machine slows down fourfold over the run; each request costs the system a quarter of the
+  // reference's time, give or take 20%, on the machine of that moment.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  std::vector<double> system(1000), reference(1000);
+  for (size_t i = 0; i < system.size(); ++i) {
+    const double speed = 1.0 + 3.0 * static_cast<double>(i) / 999.0;
+    reference[i] = 30.0 * speed * jitter(rng);
+    system[i] = 0.25 * 30.0 * speed * jitter(rng);
+  }
+  BootstrapOptions o;
+  o.seed = 3;
+  auto r = latency_ratio(system, reference, "slow", o);
+  EXPECT_EQ(r.reference, "slow");
+  EXPECT_EQ(r.requests, 1000u);
+  EXPECT_NEAR(r.ratio, r.mean_ms / r.reference_mean_ms, 1e-12);
+  EXPECT_NEAR(r.ratio, 0.25, 0.01);
+  EXPECT_LT(r.lo, r.ratio);
+  EXPECT_GT(r.hi, r.ratio);
+  EXPECT_LT(r.hi - r.lo, 0.02);
+  // Timed in two passes instead, the second half of the reference against the first half of the
+  // system, the drift alone moves the ratio far from a quarter.
+  std::vector<double> early(system.begin(), system.begin() + 500), late(reference.begin() + 500, reference.end());
+  EXPECT_LT(latency_ratio(early, late, "slow", o).ratio, 0.15);
+  auto json = r.to_json();
+  EXPECT_EQ(json["ci"].size(), 2u);
+  EXPECT_DOUBLE_EQ(json["ratio"].get<double>(), r.ratio);
+  EXPECT_THROW(latency_ratio({1.0, 2.0}, {1.0}, "slow"), InputError);
+  EXPECT_THROW(latency_ratio({}, {}, "slow"), InputError);
+  EXPECT_THROW(latency_ratio({1.0}, {0.0}, "slow"), InputError);
+}
+
 TEST(Significance, BadInputIsAnInputError) {
   std::vector<int> a = {1, 2}, b = {1};
   EXPECT_THROW(paired_bootstrap(a, b, "ndcg@10"), InputError);
