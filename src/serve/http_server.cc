@@ -90,7 +90,9 @@ struct HttpServer::Impl {
         set_json(res, 503, {{"status", "loading"}});
     });
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(metrics.prometheus(current() != nullptr), "text/plain; version=0.0.4");
+      auto svc = current();
+      res.set_content(metrics.prometheus(svc != nullptr, svc ? svc->planner_gauges() : std::nullopt),
+                      "text/plain; version=0.0.4");
     });
     // Errors httplib answers itself (unknown path, body over the limit) get the JSON error shape.
     server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {

@@ -20,7 +20,7 @@ void ServeMetrics::record(int status, double seconds, const std::string& plan,
   ++count_;
 }
 
-std::string ServeMetrics::prometheus(bool ready) const {
+std::string ServeMetrics::prometheus(bool ready, std::optional<PlannerGauges> planner) const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::string out;
   auto header = [&](const char* name, const char* type, const char* help) {
@@ -47,6 +47,14 @@ std::string ServeMetrics::prometheus(bool ready) const {
          "Answered requests by the plan that ran (tool calls joined by '>').");
   for (const auto& [plan, n] : plans_)
     out += fmt::format("twistar_plans_total{{plan=\"{}\"}} {}\n", plan, n);
+  if (planner) {
+    header("twistar_planner_beta", "gauge",
+           "The latency price (NDCG@10 per second) mode auto's planner decides at now; moved to hold the target.");
+    out += fmt::format("twistar_planner_beta {}\n", planner->beta);
+    header("twistar_planner_latency_target_ms", "gauge",
+           "The mean modelled cost per request the planner's beta is moved to hold (0: beta fixed).");
+    out += fmt::format("twistar_planner_latency_target_ms {}\n", planner->target_ms);
+  }
   return out;
 }
 

@@ -1,14 +1,22 @@
 // Counters of the HTTP service in the Prometheus text format (version 0.0.4): requests by status,
-// errors by code, a latency histogram and the mix of plans that ran. Thread-safe.
+// errors by code, a latency histogram, the mix of plans that ran and the planner's served β.
+// Thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace twistar {
+
+/// Mode auto's planner as it serves: the latency price β it decides at now (moved by its
+/// BetaController) and the mean modelled cost per request it holds (ms; 0 = β fixed).
+struct PlannerGauges {
+  double beta = 0, target_ms = 0;
+};
 
 class ServeMetrics {
  public:
@@ -16,8 +24,9 @@ class ServeMetrics {
   /// One answered recommendation request: its status, wall time, plan ("" for errors) and error
   /// code ("" for successes).
   void record(int status, double seconds, const std::string& plan, const std::string& error_code);
-  /// The exposition text; `ready` is whether the models are loaded.
-  std::string prometheus(bool ready) const;
+  /// The exposition text; `ready` is whether the models are loaded, `planner` the planner's gauges
+  /// when the service has one.
+  std::string prometheus(bool ready, std::optional<PlannerGauges> planner = std::nullopt) const;
 
  private:
   mutable std::mutex mutex_;

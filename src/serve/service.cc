@@ -284,6 +284,11 @@ ServiceAnswer Service::answer(const Request& r) const {
   return {200, std::move(out), key};
 }
 
+std::optional<PlannerGauges> Service::planner_gauges() const {
+  if (!tools_.planner) return std::nullopt;
+  return PlannerGauges{tools_.beta->beta(), tools_.beta->target_ms()};
+}
+
 ServiceAnswer Service::handle(const std::string& body) const {
   try {
     return answer(parse(body));

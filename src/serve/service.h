@@ -17,6 +17,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "agent/agent_loop.h"
@@ -24,6 +25,7 @@
 #include "core/context.h"
 #include "core/error.h"
 #include "serve/item_table.h"
+#include "serve/metrics.h"
 
 namespace twistar {
 
@@ -106,6 +108,8 @@ class Service {
 
   const ServeOptions& options() const { return options_; }
   const ItemTable& items() const { return items_; }
+  /// Mode auto's planner's served β and target; none without a planner.
+  std::optional<PlannerGauges> planner_gauges() const;
 
  private:
   struct Request;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <set>
 #include <thread>
@@ -335,6 +336,68 @@ TEST_F(Serve, MetricsCountStatusesErrorsPlansAndLatency) {
                            "twistar_request_duration_seconds_count 5\n",
                            "# TYPE twistar_request_duration_seconds histogram\n"})
     EXPECT_NE(t.find(line), std::string::npos) << line << "\n" << t;
+}
+
+// Calls fast_rec(k), then finish.
+class FastThenFinish : public Policy {
+ public:
+  std::string name() const override { return "fast_then_finish"; }
+  std::vector<int> decide(const std::vector<const Sequence*>&, const std::vector<EpisodeState>& states, double,
+                          double) const override {
+    std::vector<int> out;
+    for (const auto& s : states) out.push_back(s.calls == 0 ? kFastK : kFinish);
+    return out;
+  }
+};
+
+// think_and_rec for a planner that never calls it.
+class NeverCalled : public Tool {
+ public:
+  std::string name() const override { return "think_and_rec"; }
+  std::vector<Observation> run(std::vector<RequestState>&, const ToolArgs&) const override {
+    ADD_FAILURE() << "think_and_rec was called";
+    return {};
+  }
+};
+
+TEST_F(Serve, MetricsExportThePlannersBetaWhileItHoldsItsLatencyTarget) {
+  ServeTools tools;
+  tools.fast_rec = load_fast_rec(run(), testing::small_context());
+  tools.rank_candidates = std::make_shared<IndexOrderRanker>();
+  tools.think_and_rec = std::make_shared<NeverCalled>();
+  tools.planner = std::make_shared<FastThenFinish>();
+  tools.costs.ms[kFastK] = 4.0;  // every episode costs more than the 2 ms target: β rises as it serves
+  tools.beta = std::make_shared<BetaController>(0.05, 2.0);
+  HttpServer planned({"127.0.0.1", 0, 2}, test_limits());
+  int port = planned.bind();
+  planned.start();
+  planned.set_service(std::make_shared<const Service>((*service_)->items(), tools, test_limits(), run()));
+  httplib::Client c("127.0.0.1", port);
+  auto gauge = [&](const std::string& name) {
+    auto m = c.Get("/metrics");
+    EXPECT_TRUE(m);
+    const std::string& t = m->body;
+    EXPECT_NE(t.find("# TYPE " + name + " gauge\n"), std::string::npos) << t;
+    const auto at = t.find("\n" + name + " ");
+    EXPECT_NE(at, std::string::npos) << t;
+    return at == std::string::npos ? -1.0 : std::stod(t.substr(at + name.size() + 2));
+  };
+  EXPECT_DOUBLE_EQ(gauge("twistar_planner_beta"), 0.05);
+  EXPECT_DOUBLE_EQ(gauge("twistar_planner_latency_target_ms"), 2.0);
+  for (int i = 0; i < 3; ++i) {
+    auto res = c.Post("/v1/recommend", R"({"history": ["item4", "item5"]})", "application/json");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    EXPECT_NE(res->body.find("\"ran\":\"fast_rec"), std::string::npos) << res->body;
+  }
+  const double served = gauge("twistar_planner_beta");
+  EXPECT_GT(served, 0.05);
+  const double cost = tools.costs.of(kFastK) + tools.costs.of(kFinish);  // the finish decision too
+  EXPECT_NEAR(served, 0.05 * std::exp(3 * 5e-4 * (cost / 2.0 - 1)), 1e-9);
+  // Without a planner there is no β to export.
+  auto plain = client().Get("/metrics");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->body.find("twistar_planner_beta"), std::string::npos);
 }
 
 TEST_F(Serve, ConcurrentRequestsGetTheSameAnswersAsSequentialOnes) {
