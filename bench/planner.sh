@@ -77,7 +77,7 @@ EOF
       "\(.systems.twistar.beta_mean // .systems.twistar.beta | . * 10000 | round / 10000)). Latency: one request at a time, one thread; " +
       "oracle: each user'"'"'s chosen plan'"'"'s mean." +
       (.systems.twistar.latency_ratio as $r | if $r == null then "" else " Timed interleaved with slow on the same " +
-        "\($r.requests) requests (each served by both back to back): \($r.mean_ms * 100 | round / 100) / " +
+        "\($r.requests) requests (in turns of \($r.block // 1), each system first in every other turn): \($r.mean_ms * 100 | round / 100) / " +
         "\($r.reference_mean_ms * 100 | round / 100) ms = \($r.ratio * 1000 | round / 1000)x (95% CI " +
         "\($r.ci[0] * 1000 | round / 1000)-\($r.ci[1] * 1000 | round / 1000)); twistar thought for " +
         "\($r.slow_rate * 1000 | round / 10)% of them." end)' "$out"

@@ -203,6 +203,9 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
                   "system,reference: also time these two interleaved on the same requests (each served by both back "
                   "to back), for the ratio of their mean latencies with a bootstrap interval (e.g. twistar,slow)")
       ->delimiter(',');
+  sub->add_option("--interleave-block", e.eval.interleave_block,
+                  "--latency-pair: requests each system serves per turn (1 = alternate every request)")
+      ->check(CLI::PositiveNumber);
   sub->add_option("--bootstrap-resamples", e.bootstrap.resamples, "--compare-to and --latency-pair: bootstrap resamples")
       ->check(CLI::Range(100, 1000000));
   sub->add_option("--swing-alpha", e.swing.alpha, "Swing smoothing alpha");
@@ -550,8 +553,10 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
     eval.systems = {"mostpop",       "swing",         "sasrec",           "fast_only",   "fast_rank", "slow",
                     "fast_rank_slow", "twistar",      "router_random", "router_threshold", "twistar_sft", "oracle"};
     eval.reasoner = *reasoner_name;
-    // Whether twistar's lead over each system is more than the split's noise.
+    // Whether twistar's lead over each system is more than the split's noise, and its latency
+    // against always-slow's timed on the same requests.
     eval.compare_to = "twistar";
+    eval.latency_pair = {"twistar", "slow"};
     // The curve at up to 6 β evenly spaced over the grid (each is a full evaluation).
     const auto& grid = planner->betas;
     const size_t points = std::min<size_t>(grid.size(), 6);

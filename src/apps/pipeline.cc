@@ -5,6 +5,8 @@
 #include <memory>
 #include <optional>
 
+#include <fmt/ranges.h>
+
 #include "agent/rank_candidates.h"
 #include "agent/routers.h"
 #include "core/error.h"
@@ -169,12 +171,22 @@ void add_latency_ratio(const std::map<std::string, std::unique_ptr<Recommender>>
   const auto times = time_interleaved(system, reference, examples, eval);
   const LatencyRatio ratio = latency_ratio(times.a, times.b, pair[1], bootstrap);
   nlohmann::json j = ratio.to_json();
+  j["block"] = eval.interleave_block;
   if (agent) j["slow_rate"] = agent->slow_rate();
   spdlog::info("{} against {}, timed interleaved on {} requests: {:.2f} / {:.2f} ms = {:.3f}x ({:.3f}, {:.3f})",
                pair[0], pair[1], ratio.requests, ratio.mean_ms, ratio.reference_mean_ms, ratio.ratio, ratio.lo,
                ratio.hi);
   for (auto& r : results)
-    if (r.system == pair[0]) r.extra["latency_ratio"] = std::move(j);
+    if (r.system == pair[0]) r.extra["latency_ratio"] = j;
+}
+
+/// The systems make_system builds (oracle aside: it is computed from the others' ranks).
+const std::vector<std::string>& serving_systems() {
+  static const std::vector<std::string> names = {"mostpop",       "swing",          "sasrec",
+                                                 "fast_only",     "fast_rank",      "slow",
+                                                 "fast_rank_slow", "router_random", "router_threshold",
+                                                 "twistar_sft",   "twistar"};
+  return names;
 }
 
 }  // namespace
@@ -413,8 +425,7 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
       policy = std::make_shared<RandomRouter>(options.router_shares.value_or(planner.holdout_shares), ctx.seed);
     return std::make_unique<AgentRecommender>(planner.tools, policy, agent, planner.costs, name);
   }
-  throw_input_error("systems: unknown system '{}' (mostpop, swing, sasrec, fast_only, fast_rank, slow, "
-                    "fast_rank_slow, router_random, router_threshold, twistar_sft, twistar, oracle)", name);
+  throw_input_error("systems: unknown system '{}' ({}, oracle)", name, fmt::join(serving_systems(), ", "));
 }
 
 nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& options,
@@ -429,9 +440,15 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
     const auto& pair = options.latency_pair;
     if (pair.size() != 2 || pair[0] == pair[1])
       throw_input_error("--latency-pair: two different systems (system,reference), got {} name(s)", pair.size());
+    // The system's row carries the ratio; a reference that is not among --systems is loaded for the
+    // timing alone (no ranking pass).
+    if (std::find(options.systems.begin(), options.systems.end(), pair[0]) == options.systems.end())
+      throw_input_error("--latency-pair: '{}' is not among --systems", pair[0]);
+    const auto& serving = serving_systems();
     for (const auto& name : pair)
-      if (name == "oracle" || std::find(options.systems.begin(), options.systems.end(), name) == options.systems.end())
-        throw_input_error("--latency-pair: '{}' is not a timed system among --systems", name);
+      if (std::find(serving.begin(), serving.end(), name) == serving.end())
+        throw_input_error("--latency-pair: '{}' is not a system that serves requests ({})", name,
+                          fmt::join(serving, ", "));
     if (options.eval.latency_requests == 0)
       throw_input_error("--latency-pair: needs timed requests (--latency-requests > 0)");
     options.bootstrap.validate();
@@ -525,8 +542,11 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
       pair_systems[name] = std::move(system);
   }
   memo->set_active(false);  // the pair times real searches
-  if (!options.latency_pair.empty())
+  if (!options.latency_pair.empty()) {
+    for (const auto& name : options.latency_pair)
+      if (!pair_systems.count(name)) pair_systems[name] = make_system(name, data, run_dir, ctx, opts, memo);
     add_latency_ratio(pair_systems, options.latency_pair, examples, eval, bootstrap, results);
+  }
   pair_systems.clear();
   add_complementarity(results);
   if (std::find(options.systems.begin(), options.systems.end(), "oracle") != options.systems.end()) {

@@ -106,7 +106,8 @@ struct EvalStageOptions {
   /// Two systems (system, reference) whose timed requests are also timed interleaved, each request
   /// served by both back to back (time_interleaved), after every system's own timing: the system's
   /// `latency_ratio` entry (ratio of mean latencies with a bootstrap interval) cancels the machine's
-  /// drift between two timing passes. Empty = none; e.g. {"twistar", "slow"} for the planner's bar.
+  /// drift between two timing passes. Empty = none; e.g. {"twistar", "slow"} for the planner's bar. A
+  /// pair system that is not among `systems` is loaded for the timing alone.
   std::vector<std::string> latency_pair;
   /// Name recorded in results.json.
   std::string experiment = "eval";

@@ -15,6 +15,7 @@ namespace twistar {
 
 void EvalOptions::validate() const {
   if (list_length < 10) throw_input_error("eval.list_length: must be >= 10, got {}", list_length);
+  if (interleave_block == 0) throw_input_error("eval.interleave_block: must be >= 1");
   if (throughput_batch > 0 && throughput_threads == 0)
     throw_input_error("eval.throughput_threads: must be >= 1 when throughput is measured");
 }
@@ -156,17 +157,22 @@ InterleavedTimes time_interleaved(const Recommender& a, const Recommender& b, co
   const auto timed =
       timed_examples(examples, options.latency_requests, a.adapts_to_traffic() || b.adapts_to_traffic());
   const ComputeThreadsGuard one_thread(1);
-  out.a.reserve(timed.size());
-  out.b.reserve(timed.size());
   a.recommend({examples.front().history}, ropts);  // warm-up
   b.recommend({examples.front().history}, ropts);
-  for (size_t r = 0; r < timed.size(); ++r) {
-    if (r % 2 == 0) {
-      out.a.push_back(time_one(a, *timed[r], ropts));
-      out.b.push_back(time_one(b, *timed[r], ropts));
+  out.a.assign(timed.size(), 0.0);
+  out.b.assign(timed.size(), 0.0);
+  const size_t block = std::max<size_t>(1, options.interleave_block);
+  for (size_t start = 0, turn = 0; start < timed.size(); start += block, ++turn) {
+    const size_t end = std::min(timed.size(), start + block);
+    auto serve = [&](const Recommender& rec, std::vector<double>& ms) {
+      for (size_t r = start; r < end; ++r) ms[r] = time_one(rec, *timed[r], ropts);
+    };
+    if (turn % 2 == 0) {
+      serve(a, out.a);
+      serve(b, out.b);
     } else {
-      out.b.push_back(time_one(b, *timed[r], ropts));
-      out.a.push_back(time_one(a, *timed[r], ropts));
+      serve(b, out.b);
+      serve(a, out.a);
     }
   }
   return out;

@@ -22,6 +22,8 @@ struct EvalOptions {
   bool exclude_history = true;
   /// Requests timed one at a time on one thread (evenly spaced over the split); 0 skips timing.
   size_t latency_requests = 1000;
+  /// time_interleaved: the requests each system serves in one turn before the other takes over.
+  size_t interleave_block = 50;
   /// Serving throughput: the same requests in batches of this size, spread over `throughput_threads`
   /// request threads (one intra-op thread each); 0 skips it.
   size_t throughput_batch = 64;
@@ -61,10 +63,12 @@ struct InterleavedTimes {
 };
 
 /// Times the requests `evaluate` times (EvalOptions::latency_requests, evenly spaced; in a random order
-/// when either system adapts to its traffic) one at a time on one thread, each served by both systems
-/// back to back, the first of the two alternating. A slow drift of the machine's speed over the run
-/// (another job, thermal state) lands on both, so their ratio is steadier than that of two timing
-/// passes run minutes apart. Each system answers one untimed warm-up request first.
+/// when either system adapts to its traffic) one at a time on one thread, in turns of
+/// EvalOptions::interleave_block requests: the first block by a then by b, the next by b then by a,
+/// and so on. A drift of the machine's speed over the run (another job, its thermal state) lands on
+/// both, so their ratio is steadier than that of two timing passes minutes apart; blocks rather than
+/// single requests keep each system's weights as warm in the caches as in a pass of its own. Each
+/// system answers one untimed warm-up request first.
 InterleavedTimes time_interleaved(const Recommender& a, const Recommender& b, const std::vector<Example>& examples,
                                   const EvalOptions& options);
 

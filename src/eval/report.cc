@@ -79,6 +79,16 @@ std::string markdown_table(const nlohmann::json& results) {
   if (!reference.empty())
     out += fmt::format("\nCI: {:.0f}% bootstrap interval of the paired difference over the requests.\n",
                        100.0 * level);
+  // With --latency-pair: the ratio of two systems' mean latencies timed interleaved.
+  for (const auto& [name, sys] : results.at("systems").items()) {
+    if (!sys.contains("latency_ratio")) continue;
+    const auto& r = sys["latency_ratio"];
+    out += fmt::format("\n{} / {} mean latency, timed interleaved on the same {} requests in turns of {}: {:.2f} / "
+                       "{:.2f} ms = {:.3f}x ({:.0f}% CI {:.3f}-{:.3f}).\n",
+                       name, r.value("reference", ""), r.value("requests", 0), r.value("block", 1), r.value("mean_ms", 0.0),
+                       r.value("reference_mean_ms", 0.0), r.value("ratio", 0.0), 100.0 * r.value("level", 0.0),
+                       r.at("ci")[0].get<double>(), r.at("ci")[1].get<double>());
+  }
   return out;
 }
 

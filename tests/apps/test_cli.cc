@@ -105,6 +105,9 @@ TEST(Cli, QuickstartRunsEndToEndAndReusesStages) {
   EXPECT_EQ(paired["reference"], "twistar");
   EXPECT_LE(paired["ndcg@10"]["ci"][0].get<double>(), paired["ndcg@10"]["diff"].get<double>());
   EXPECT_NE(r.out.find("ΔNDCG@10 vs twistar"), std::string::npos) << r.out;
+  EXPECT_TRUE(doc["systems"]["twistar"].contains("latency_ratio"));
+  EXPECT_NE(r.out.find("twistar / slow mean latency, timed interleaved on the same 20 requests"), std::string::npos)
+      << r.out;
   // A reference that is not evaluated is refused before anything runs.
   auto bad = run_cli(tmp, "eval --data " + (tmp / "run" / "data").string() + " --run " + (tmp / "run").string() +
                               " --systems mostpop --compare-to twistar");
@@ -114,7 +117,7 @@ TEST(Cli, QuickstartRunsEndToEndAndReusesStages) {
   const std::string eval = "eval --data " + (tmp / "run" / "data").string() + " --run " + (tmp / "run").string() +
                            " --users 60 --latency-requests 12 --throughput-batch 0";
   auto paired_timing =
-      run_cli(tmp, eval + " --systems fast_only,twistar,slow --planner-sweep 0,10 --latency-pair twistar,slow");
+      run_cli(tmp, eval + " --systems fast_only,twistar --planner-sweep 0,10 --latency-pair twistar,slow");
   ASSERT_EQ(paired_timing.code, 0) << paired_timing.err;
   auto timed = nlohmann::json::parse(read_file(tmp / "run" / "eval" / "results.json"))["systems"];
   const auto& ratio = timed["twistar"]["latency_ratio"];
@@ -125,8 +128,10 @@ TEST(Cli, QuickstartRunsEndToEndAndReusesStages) {
   EXPECT_LE(ratio["ci"][0].get<double>(), ratio["ratio"].get<double>());
   EXPECT_GE(ratio["ci"][1].get<double>(), ratio["ratio"].get<double>());
   EXPECT_GE(ratio["slow_rate"].get<double>(), 0.0);
-  EXPECT_FALSE(timed["slow"].contains("latency_ratio"));
-  for (const std::string& pair : {std::string("twistar"), std::string("twistar,sasrec"), std::string("twistar,twistar")}) {
+  EXPECT_EQ(ratio["block"], 50);
+  EXPECT_FALSE(timed.contains("slow"));  // the reference was loaded for the timing alone
+  for (const std::string& pair : {std::string("twistar"), std::string("twistar,nonesuch"), std::string("twistar,twistar"),
+                                  std::string("sasrec,slow"), std::string("twistar,oracle")}) {
     auto refused = run_cli(tmp, eval + " --systems twistar,slow --latency-pair " + pair);
     EXPECT_EQ(refused.code, 2) << pair;
     EXPECT_NE(refused.err.find("--latency-pair"), std::string::npos) << refused.err;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 
+#include "core/error.h"
 #include "data/split.h"
 #include "eval/baselines.h"
 #include "eval/evaluator.h"
@@ -175,6 +176,7 @@ TEST(Evaluator, InterleavedTimingServesEachRequestToBothSystemsFirstOneThenTheOt
   for (size_t i = 0; i < ex.size(); ++i) ex[i].history = {static_cast<ItemIndex>(i)};
   EvalOptions o;
   o.latency_requests = 10;
+  o.interleave_block = 1;
   o.progress = false;
   for (bool adapts : {false, true}) {
     std::vector<std::pair<char, ItemIndex>> log;
@@ -200,10 +202,23 @@ TEST(Evaluator, InterleavedTimingServesEachRequestToBothSystemsFirstOneThenTheOt
     std::sort(items.begin(), items.end());
     for (size_t r = 0; r < 10; ++r) EXPECT_EQ(items[r], static_cast<ItemIndex>(r * 4));
   }
+  // In turns of 4: a's 4 then b's same 4, b's next 4 then a's, a's last 2 then b's.
+  o.interleave_block = 4;
+  std::vector<std::pair<char, ItemIndex>> turns;
+  Logged a('a', false, turns), b('b', false, turns);
+  time_interleaved(a, b, ex, o);
+  ASSERT_EQ(turns.size(), 22u);
+  std::string who;
+  for (size_t i = 2; i < turns.size(); ++i) who += turns[i].first;
+  EXPECT_EQ(who, "aaaabbbbbbbbaaaaaabb");
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(turns[2 + i].second, turns[6 + i].second) << i;
+  o.interleave_block = 0;
+  EXPECT_THROW(time_interleaved(a, b, ex, o), InputError);
+  o.interleave_block = 1;
   o.latency_requests = 0;
   std::vector<std::pair<char, ItemIndex>> log;
-  Logged a('a', false, log), b('b', false, log);
-  EXPECT_TRUE(time_interleaved(a, b, ex, o).a.empty());
+  Logged c('a', false, log), d('b', false, log);
+  EXPECT_TRUE(time_interleaved(c, d, ex, o).a.empty());
   EXPECT_TRUE(log.empty());
 }
 
@@ -238,6 +253,16 @@ TEST(Report, JsonSchemaAndMarkdown) {
   EXPECT_DOUBLE_EQ(s["train_seconds"].get<double>(), 12.0);
   auto md = markdown_table(doc);
   EXPECT_NE(md.find("| sasrec | 0.1000 | 0.2000 |"), std::string::npos) << md;
+  EXPECT_EQ(md.find("timed interleaved"), std::string::npos) << md;
+  // A latency pair's ratio is stated under the table.
+  doc["systems"]["sasrec"]["latency_ratio"] = {{"reference", "slow"},   {"ratio", 0.25},           {"ci", {0.2, 0.3}},
+                                               {"level", 0.95},         {"mean_ms", 2.0},          {"reference_mean_ms", 8.0},
+                                               {"requests", 1000},      {"block", 50}};
+  md = markdown_table(doc);
+  EXPECT_NE(md.find("sasrec / slow mean latency, timed interleaved on the same 1000 requests in turns of 50: "
+                    "2.00 / 8.00 ms = 0.250x (95% CI 0.200-0.300)."),
+            std::string::npos)
+      << md;
   testing::TempDir tmp;
   write_report(tmp.path(), doc);
   EXPECT_TRUE(std::filesystem::exists(tmp / "results.json"));
