@@ -219,10 +219,13 @@ class BetaController {
   int64_t served_ = 0;
 };
 
-/// The mean cost twistar serves at unless told otherwise, as a share of think_and_rec's cost: 90% of
-/// the latency cap the planner selects β under (PlannerOptions::latency_share, 0.3), the rest a
-/// margin for wall time's jitter around the cost model.
-constexpr double kLatencyTargetShare = 0.27;
+/// The mean cost twistar serves at unless told otherwise, as a share of think_and_rec's modelled cost
+/// (the cost model's, timed after ranking). Set on validation users so that wall time meets the 0.3x
+/// always-slow bar with a margin, timed with drift cancelled (`eval --latency-pair twistar,slow`):
+/// the modelled cost is not wall time's ratio, because think_and_rec after ranking costs ~17% more
+/// than think_and_rec alone (always-slow) and the model underprices the fast path. On the three Amazon
+/// datasets' validation users, 0.27 gave 0.31x on Beauty and 0.22 gives 0.25-0.26x (docs/RESULTS.md).
+constexpr double kLatencyTargetShare = 0.22;
 
 /// A policy in the agent loop as a Recommender for `twistar eval`; counts the plans it ran.
 class AgentRecommender : public Recommender {
