@@ -164,9 +164,9 @@ void add_agent_extra(const AgentRecommender& agent, EvalResult& r, const fs::pat
 void add_latency_ratio(const std::map<std::string, std::unique_ptr<Recommender>>& systems,
                        const std::vector<std::string>& pair, const std::vector<Example>& examples,
                        const EvalOptions& eval, const BootstrapOptions& bootstrap, std::vector<EvalResult>& results) {
-  const Recommender& system = *systems.at(pair[0]);
+  Recommender& system = *systems.at(pair[0]);
   const Recommender& reference = *systems.at(pair[1]);
-  auto* agent = dynamic_cast<AgentRecommender*>(systems.at(pair[0]).get());
+  auto* agent = dynamic_cast<AgentRecommender*>(&system);
   if (agent) agent->reset_counts();
   const auto times = time_interleaved(system, reference, examples, eval);
   const LatencyRatio ratio = latency_ratio(times.a, times.b, pair[1], bootstrap);

@@ -161,7 +161,7 @@ InterleavedTimes time_interleaved(const Recommender& a, const Recommender& b, co
   b.recommend({examples.front().history}, ropts);
   out.a.assign(timed.size(), 0.0);
   out.b.assign(timed.size(), 0.0);
-  const size_t block = std::max<size_t>(1, options.interleave_block);
+  const size_t block = options.interleave_block;  // >= 1 (validate)
   for (size_t start = 0, turn = 0; start < timed.size(); start += block, ++turn) {
     const size_t end = std::min(timed.size(), start + block);
     auto serve = [&](const Recommender& rec, std::vector<double>& ms) {
