@@ -79,7 +79,7 @@ EOF
       (.systems.twistar.latency_ratio as $r | if $r == null then "" else " Timed interleaved with slow on the same " +
         "\($r.requests) requests (in turns of \($r.block // 1), each system first in every other turn): \($r.mean_ms * 100 | round / 100) / " +
         "\($r.reference_mean_ms * 100 | round / 100) ms = \($r.ratio * 1000 | round / 1000)x (95% CI " +
-        "\($r.ci[0] * 1000 | round / 1000)-\($r.ci[1] * 1000 | round / 1000)); twistar thought for " +
+        "\($r.ci[0] * 1000 | round / 1000)-\($r.ci[1] * 1000 | round / 1000) over the \(if $r.turns then "\($r.turns) turns" else "requests" end)); twistar thought for " +
         "\($r.slow_rate * 1000 | round / 10)% of them." end)' "$out"
     echo
     echo "| system | Recall@5 | Recall@10 | NDCG@5 | NDCG@10 | NDCG@10 − twistar (95% CI) | mean ms | p50 ms | p99 ms | slow calls | plans |"

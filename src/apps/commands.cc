@@ -201,7 +201,7 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
                   "interval over the requests");
   sub->add_option("--latency-pair", e.latency_pair,
                   "system,reference: also time these two interleaved on the same requests (each served by both back "
-                  "to back), for the ratio of their mean latencies with a bootstrap interval (e.g. twistar,slow)")
+                  "to back), for the ratio of their mean latencies with a bootstrap interval over the turns (e.g. twistar,slow)")
       ->delimiter(',');
   sub->add_option("--interleave-block", e.eval.interleave_block,
                   "--latency-pair: requests each system serves per turn (1 = alternate every request)")

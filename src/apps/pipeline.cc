@@ -160,7 +160,7 @@ void add_agent_extra(const AgentRecommender& agent, EvalResult& r, const fs::pat
 
 /// Times the latency pair's systems interleaved (time_interleaved) and adds the first one's
 /// `latency_ratio` to its result: the ratio of its mean latency to the reference's, with a bootstrap
-/// interval; for a planner system, also its slow-call rate over those requests (and its warm-up one).
+/// interval over the turns; for a planner system, also its slow-call rate over those requests (and its warm-up one).
 void add_latency_ratio(const std::map<std::string, std::unique_ptr<Recommender>>& systems,
                        const std::vector<std::string>& pair, const std::vector<Example>& examples,
                        const EvalOptions& eval, const BootstrapOptions& bootstrap, std::vector<EvalResult>& results) {
@@ -169,9 +169,8 @@ void add_latency_ratio(const std::map<std::string, std::unique_ptr<Recommender>>
   auto* agent = dynamic_cast<AgentRecommender*>(&system);
   if (agent) agent->reset_counts();
   const auto times = time_interleaved(system, reference, examples, eval);
-  const LatencyRatio ratio = latency_ratio(times.a, times.b, pair[1], bootstrap);
+  const LatencyRatio ratio = latency_ratio(times.a, times.b, pair[1], bootstrap, eval.interleave_block);
   nlohmann::json j = ratio.to_json();
-  j["block"] = eval.interleave_block;
   if (agent) j["slow_rate"] = agent->slow_rate();
   spdlog::info("{} against {}, timed interleaved on {} requests: {:.2f} / {:.2f} ms = {:.3f}x ({:.3f}, {:.3f})",
                pair[0], pair[1], ratio.requests, ratio.mean_ms, ratio.reference_mean_ms, ratio.ratio, ratio.lo,

@@ -84,7 +84,7 @@ std::string markdown_table(const nlohmann::json& results) {
     if (!sys.contains("latency_ratio")) continue;
     const auto& r = sys["latency_ratio"];
     out += fmt::format("\n{} / {} mean latency, timed interleaved on the same {} requests in turns of {}: {:.2f} / "
-                       "{:.2f} ms = {:.3f}x ({:.0f}% CI {:.3f}-{:.3f}).\n",
+                       "{:.2f} ms = {:.3f}x ({:.0f}% CI {:.3f}-{:.3f} over the turns).\n",
                        name, r.value("reference", ""), r.value("requests", 0), r.value("block", 1), r.value("mean_ms", 0.0),
                        r.value("reference_mean_ms", 0.0), r.value("ratio", 0.0), 100.0 * r.value("level", 0.0),
                        r.at("ci")[0].get<double>(), r.at("ci")[1].get<double>());

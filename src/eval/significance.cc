@@ -109,12 +109,14 @@ PairedDifference paired_bootstrap(const std::vector<int>& ranks, const std::vect
 
 nlohmann::json LatencyRatio::to_json() const {
   return {{"reference", reference}, {"ratio", ratio},   {"ci", {lo, hi}},         {"level", level},
-          {"mean_ms", mean_ms},     {"reference_mean_ms", reference_mean_ms}, {"requests", requests}};
+          {"mean_ms", mean_ms},     {"reference_mean_ms", reference_mean_ms}, {"requests", requests},
+          {"block", block},         {"turns", turns}};
 }
 
 LatencyRatio latency_ratio(const std::vector<double>& latency_ms, const std::vector<double>& reference_ms,
-                           const std::string& reference, const BootstrapOptions& options) {
+                           const std::string& reference, const BootstrapOptions& options, size_t block) {
   options.validate();
+  if (block == 0) throw_input_error("latency ratio: the turns must hold at least one request");
   if (latency_ms.size() != reference_ms.size())
     throw_input_error("latency ratio: {} timed requests against the reference's {}", latency_ms.size(),
                       reference_ms.size());
@@ -129,7 +131,17 @@ LatencyRatio latency_ratio(const std::vector<double>& latency_ms, const std::vec
   out.mean_ms = sum(latency_ms) / n;
   out.reference_mean_ms = sum(reference_ms) / n;
   out.ratio = out.mean_ms / out.reference_mean_ms;
-  const auto ratios = bootstrap_stats({&latency_ms, &reference_ms}, options, [](const std::vector<double>& sums) {
+  out.block = block;
+  // Each turn's total per system; the statistic (a ratio of sums) is the same over turns as over requests.
+  std::vector<double> turn_ms, turn_reference_ms;
+  for (size_t start = 0; start < out.requests; start += block) {
+    const auto end = static_cast<std::ptrdiff_t>(std::min(out.requests, start + block));
+    const auto from = static_cast<std::ptrdiff_t>(start);
+    turn_ms.push_back(std::accumulate(latency_ms.begin() + from, latency_ms.begin() + end, 0.0));
+    turn_reference_ms.push_back(std::accumulate(reference_ms.begin() + from, reference_ms.begin() + end, 0.0));
+  }
+  out.turns = turn_ms.size();
+  const auto ratios = bootstrap_stats({&turn_ms, &turn_reference_ms}, options, [](const std::vector<double>& sums) {
     return sums[1] > 0 ? sums[0] / sums[1] : std::numeric_limits<double>::infinity();
   });
   out.lo = sorted_quantile(ratios, (1 - options.level) / 2);

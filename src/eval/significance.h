@@ -43,22 +43,28 @@ struct BootstrapOptions {
 PairedDifference paired_bootstrap(const std::vector<int>& ranks, const std::vector<int>& reference,
                                   const std::string& metric, const BootstrapOptions& options = {});
 
-/// The ratio of two systems' mean latencies over the same timed requests (timed interleaved, so that
-/// the machine's drift over a run lands on both), with a percentile bootstrap interval: requests are
-/// resampled with replacement, each keeping its pair of times.
+/// The ratio of two systems' mean latencies over the same timed requests (timed interleaved in turns,
+/// so that the machine's drift over a run lands on both), with a percentile bootstrap interval: the
+/// turns are resampled with replacement, each keeping both systems' times. A turn, not a request, is
+/// the unit: the machine's speed drifts over seconds (on a shared VM, by a third within a minute), so
+/// the requests of one turn share its state and resampling them one by one would understate the
+/// interval.
 struct LatencyRatio {
   std::string reference;
   double ratio = 0, lo = 0, hi = 0, level = 0.95;
   /// The two systems' mean latencies (ms) over the requests.
   double mean_ms = 0, reference_mean_ms = 0;
   size_t requests = 0;
+  /// Requests per turn (the last one may be shorter) and the turns resampled.
+  size_t block = 1, turns = 0;
   nlohmann::json to_json() const;
 };
 
-/// The ratio of mean(latency_ms) to mean(reference_ms), request i timed on both. Throws InputError
-/// when the lengths differ, there are no requests or the reference took no time.
+/// The ratio of mean(latency_ms) to mean(reference_ms), request i timed on both, the requests timed in
+/// turns of `block` (time_interleaved). Throws InputError when the lengths differ, there are no
+/// requests, the block is 0 or the reference took no time.
 LatencyRatio latency_ratio(const std::vector<double>& latency_ms, const std::vector<double>& reference_ms,
-                           const std::string& reference, const BootstrapOptions& options = {});
+                           const std::string& reference, const BootstrapOptions& options = {}, size_t block = 1);
 
 /// The metrics compared against the reference.
 inline const std::vector<std::string> kPairedMetrics = {"ndcg@10", "recall@10"};

@@ -260,7 +260,7 @@ TEST(Report, JsonSchemaAndMarkdown) {
                                                {"requests", 1000},      {"block", 50}};
   md = markdown_table(doc);
   EXPECT_NE(md.find("sasrec / slow mean latency, timed interleaved on the same 1000 requests in turns of 50: "
-                    "2.00 / 8.00 ms = 0.250x (95% CI 0.200-0.300)."),
+                    "2.00 / 8.00 ms = 0.250x (95% CI 0.200-0.300 over the turns)."),
             std::string::npos)
       << md;
   testing::TempDir tmp;

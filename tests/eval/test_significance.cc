@@ -90,6 +90,39 @@ TEST(Significance, TheLatencyRatioIsTheRatioOfMeansAndTheMachinesDriftCancels) {
   EXPECT_THROW(latency_ratio({1.0}, {0.0}, "slow"), InputError);
 }
 
+TEST(Significance, TheLatencyRatiosIntervalResamplesTurnsWhenTheMachinesStateIsSharedWithinATurn) {
+  // Timed in 20 turns of 50 requests: within a turn the machine's state (what else runs on the host)
+  // moves the system's cost against the reference's by up to 30% either way, the same for the whole
+  // turn; requests differ by 10% on top.
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> state(0.7, 1.3), jitter(0.9, 1.1);
+  std::vector<double> system, reference;
+  for (int turn = 0; turn < 20; ++turn) {
+    const double share = 0.25 * state(rng);
+    for (int r = 0; r < 50; ++r) {
+      reference.push_back(30.0 * jitter(rng));
+      system.push_back(share * 30.0 * jitter(rng));
+    }
+  }
+  BootstrapOptions o;
+  o.seed = 5;
+  const auto by_request = latency_ratio(system, reference, "slow", o);
+  const auto by_turn = latency_ratio(system, reference, "slow", o, 50);
+  EXPECT_EQ(by_turn.block, 50u);
+  EXPECT_EQ(by_turn.turns, 20u);
+  EXPECT_EQ(by_request.turns, 1000u);
+  // The same ratio; the requests of a turn are not independent draws, so only the turns' interval
+  // shows the machine's share of the variation.
+  EXPECT_DOUBLE_EQ(by_turn.ratio, by_request.ratio);
+  EXPECT_GT(by_turn.hi - by_turn.lo, 2.0 * (by_request.hi - by_request.lo));
+  EXPECT_LT(by_turn.lo, by_turn.ratio);
+  EXPECT_GT(by_turn.hi, by_turn.ratio);
+  // A last, shorter turn is still a turn.
+  EXPECT_EQ(latency_ratio(system, reference, "slow", o, 300).turns, 4u);
+  EXPECT_EQ(by_turn.to_json()["turns"].get<size_t>(), 20u);
+  EXPECT_THROW(latency_ratio(system, reference, "slow", o, 0), InputError);
+}
+
 TEST(Significance, BadInputIsAnInputError) {
   std::vector<int> a = {1, 2}, b = {1};
   EXPECT_THROW(paired_bootstrap(a, b, "ndcg@10"), InputError);
