@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <numeric>
 #include <unordered_map>
 #include <unordered_set>
@@ -336,6 +339,28 @@ std::vector<Ranking> ThinkAndRec::after_ranking(const std::vector<const RequestS
   return out;
 }
 
+namespace {
+
+/// The reasoners this process holds, by weights file (path, size, write time) and device: the
+/// think_and_rec tools of one reasoner (always-slow's, the planner's, the routers') share one copy of
+/// its weights while any of them lives. Besides the memory, an evaluation that times two such systems
+/// in turns then keeps one set of weights in the caches, as each would serving alone. Inference only
+/// reads the module, and one tool already serves concurrent requests with it.
+Reasoner shared_reasoner(const fs::path& file, const torch::Device& device, const std::function<Reasoner()>& load) {
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<ReasonerImpl>> held;
+  const std::string key =
+      fmt::format("{}|{}|{}|{}", fs::weakly_canonical(file).string(), fs::file_size(file),
+                  fs::last_write_time(file).time_since_epoch().count(), device.str());
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto impl = held[key].lock()) return Reasoner(std::move(impl));
+  Reasoner model = load();
+  held[key] = model.ptr();
+  return model;
+}
+
+}  // namespace
+
 std::shared_ptr<ThinkAndRec> load_think_and_rec(const fs::path& run_dir, const Context& ctx,
                                                 ThinkAndRecOptions options, const std::string& name,
                                                 std::shared_ptr<ThinkMemo> memo) {
@@ -354,12 +379,18 @@ std::shared_ptr<ThinkAndRec> load_think_and_rec(const fs::path& run_dir, const C
   auto tokenizer = std::make_shared<const SpTokenizer>(SpTokenizer::load(tok_path));
   auto o = ReasonerOptions::from_json(m->config);
   auto vocab = ReasonerVocab::from_json(m->config.at("vocab"));
-  SidGenerator base(sids->sids(), sids->level_sizes(), SidGeneratorOptions::from_json(m->config.at("base")));
-  auto placeholder = torch::full({sids->num_items(), o.item_text_pieces}, -1, torch::kLong);
-  Reasoner model(base, vocab, placeholder, o);
-  torch::load(model, (dir / "model.pt").string());
-  model->to(torch_device(ctx));
-  model->eval();
+  if (!fs::exists(dir / "model.pt"))
+    throw_input_error("{}: missing; retrain with `twistar train reasoner --run {}`", (dir / "model.pt").string(),
+                      run_dir.string());
+  Reasoner model = shared_reasoner(dir / "model.pt", torch_device(ctx), [&] {
+    SidGenerator base(sids->sids(), sids->level_sizes(), SidGeneratorOptions::from_json(m->config.at("base")));
+    auto placeholder = torch::full({sids->num_items(), o.item_text_pieces}, -1, torch::kLong);
+    Reasoner loaded(base, vocab, placeholder, o);
+    torch::load(loaded, (dir / "model.pt").string());
+    loaded->to(torch_device(ctx));
+    loaded->eval();
+    return loaded;
+  });
   const bool rationale = m->config.value("rationale", true);
   if ((options.ground.enabled() || options.grammar) && !rationale) {
     spdlog::warn("think_and_rec: {} writes no rationale; the grammar, grounding and proposals are off", dir.string());

@@ -174,6 +174,8 @@ class ThinkAndRec : public Tool {
   /// ranked candidates), k otherwise.
   int own_length(int k) const override;
   const ThinkAndRecOptions& options() const { return options_; }
+  /// True when both tools read one copy of the reasoner's weights (load_think_and_rec shares them).
+  bool shares_weights_with(const ThinkAndRec& other) const { return model_.get() == other.model_.get(); }
   /// Shares searches through `memo` while it is active (nullptr: none). Only tools of the same
   /// reasoner (`source`, e.g. its directory) and the same search options share entries.
   void set_memo(std::shared_ptr<ThinkMemo> memo, const std::string& source = "");
@@ -195,6 +197,7 @@ class ThinkAndRec : public Tool {
 /// think_and_rec from a run directory: run/<name> (the reasoner), run/sid, run/knowledge's tokenizer.
 /// Throws InputError naming whatever is missing or inconsistent.
 /// With a memo, it shares searches with the other tools of the same reasoner and options (ThinkMemo).
+/// Tools loaded from the same weights file (unchanged since) share one copy of the weights.
 std::shared_ptr<ThinkAndRec> load_think_and_rec(const std::filesystem::path& run_dir, const Context& ctx,
                                                 ThinkAndRecOptions options = {},
                                                 const std::string& name = "reasoner",

@@ -3,6 +3,7 @@
 // synthetic run (knowledge -> reasoner -> tool) trains, resumes, reuses and reports bad input.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <random>
 #include <set>
 
@@ -303,6 +304,12 @@ TEST(ThinkAndRecStage, TrainsResumesReusesAndServesTheTool) {
   auto second_tool = load_think_and_rec(run.dir.path(), run.ctx, fusing);
   first_tool->set_memo(memo);
   second_tool->set_memo(memo);
+  // Both read one copy of the weights; a weights file written since is loaded afresh.
+  EXPECT_TRUE(first_tool->shares_weights_with(*second_tool));
+  const auto weights = run.dir / "reasoner" / "model.pt";
+  std::filesystem::last_write_time(weights, std::filesystem::last_write_time(weights) + std::chrono::seconds(1));
+  auto rewritten = load_think_and_rec(run.dir.path(), run.ctx, fusing);
+  EXPECT_FALSE(rewritten->shares_weights_with(*first_tool));
   RequestState again = thought;
   again.calls.clear();
   const auto searched = first_tool->run_one(again, {7, 0});
@@ -347,6 +354,7 @@ TEST(ThinkAndRecStage, TrainsResumesReusesAndServesTheTool) {
   run_reasoner_stage(run.data, plain, run.ctx, run.dir.path(), false, false, "plain");
   auto plain_tool = load_think_and_rec(run.dir.path(), run.ctx, {}, "plain");
   EXPECT_TRUE(plain_tool->run_one(requests[0], {5, 0}).rationale.empty());
+  EXPECT_FALSE(plain_tool->shares_weights_with(*first_tool));
 }
 
 // Proposals: the linked history item's neighbours, strongest first (then the last items' neighbours
