@@ -412,13 +412,13 @@ AgentRecommender::AgentRecommender(Toolbox tools, std::shared_ptr<const Policy> 
       options_(options),
       costs_(costs),
       name_(std::move(name)),
-      beta_(std::make_unique<BetaController>(options.beta, options.target_ms)) {
+      beta_(std::make_unique<BetaController>(options.beta, options.target_ms, options.target_step)) {
   tools_.check();
   if (!policy_) throw InputError(fmt::format("{}: no policy", name_));
 }
 
 void AgentRecommender::set_beta(double beta, double target_ms) {
-  beta_ = std::make_unique<BetaController>(beta, target_ms);
+  beta_ = std::make_unique<BetaController>(beta, target_ms, options_.target_step);
 }
 
 std::vector<Ranking> AgentRecommender::recommend(const std::vector<Sequence>& histories,

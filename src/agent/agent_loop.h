@@ -158,12 +158,19 @@ class Policy {
                                   const std::vector<EpisodeState>& states, double beta, double budget_ms) const = 0;
 };
 
+/// BetaController's default step: each request moves log β by step × (its cost / target − 1). At the
+/// default target a think_and_rec call costs ~4.5x the target and raises β by ~0.2%; ~400 such calls
+/// in a row double it, while a fast request lowers it by ~0.04%.
+constexpr double kLatencyTargetStep = 5e-4;
+
 struct AgentOptions {
   int max_calls = 4;
   double beta = 1.0;
   /// Mean cost per request (cost model, ms) that AgentRecommender holds by moving β (BetaController);
   /// 0 = β stays fixed.
   double target_ms = 0;
+  /// How fast β moves towards the target (BetaController's step).
+  double target_step = kLatencyTargetStep;
   /// Per-request latency budget in ms (0 = none); calls the cost model says would exceed it are not
   /// made.
   double budget_ms = 0;
@@ -203,9 +210,10 @@ std::vector<AgentAnswer> run_agent(const Toolbox& tools, const Policy& policy, s
 class BetaController {
  public:
   static constexpr double kMinBeta = 1e-4, kMaxBeta = 100.0;
-  explicit BetaController(double beta = 1.0, double target_ms = 0, double step = 5e-4);
+  explicit BetaController(double beta = 1.0, double target_ms = 0, double step = kLatencyTargetStep);
   double beta() const;
   double target_ms() const { return target_ms_; }
+  double step() const { return step_; }
   /// Moves β by the costs of the requests just served.
   void observe(const std::vector<double>& costs_ms);
   /// The mean β over the requests observed (the current β before any).

@@ -185,6 +185,9 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
                   "twistar: the mean cost per request it holds by moving β as it serves, as a share of think_and_rec's "
                   "(0: β fixed at the selected one)")
       ->check(CLI::Range(0.0, 10.0));
+  sub->add_option("--latency-target-step", e.latency_target_step,
+                  "twistar: how fast β moves towards the target (each request moves log β by step × (cost / target − 1))")
+      ->check(CLI::PositiveNumber);
   sub->add_option("--split", split, "valid or test")->check(CLI::IsMember({"valid", "test"}));
   sub->add_option("--max-history", e.max_history, "Histories keep their last N items (0 = all)");
   sub->add_flag("!--keep-history", e.eval.exclude_history,
@@ -254,6 +257,8 @@ void add_serve_options(CLI::App* sub, ServeOptions& o, std::string& run, std::st
   sub->add_option("--latency-target", o.latency_target,
                   "Mode auto: the mean cost per request the planner holds by moving β, as a share of think_and_rec's "
                   "(0: its selected β, fixed)");
+  sub->add_option("--latency-target-step", o.latency_target_step,
+                  "Mode auto: how fast β moves towards the target (each request moves log β by step × (cost / target − 1))");
 }
 
 Dataset load_or_fail(const DataOptions& d) {

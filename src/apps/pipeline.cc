@@ -1,6 +1,7 @@
 #include "apps/pipeline.h"
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -153,9 +154,62 @@ void add_agent_extra(const AgentRecommender& agent, EvalResult& r, const fs::pat
   const auto& control = agent.beta_control();
   if (control.target_ms() > 0) {
     r.extra["latency_target_ms"] = control.target_ms();
+    r.extra["latency_target_step"] = control.step();
     r.extra["beta_mean"] = control.mean_beta();
     r.extra["beta_last"] = control.beta();
   }
+}
+
+/// What a system's row says about its training: the stage's wall time and settings (a system built
+/// at evaluation, e.g. a router, its build time).
+void add_training_extra(const std::string& name, const EvalStageOptions& options, const fs::path& run_dir,
+                        double build_seconds, EvalResult& r) {
+  if (name == "sasrec" || name == "fast_only" || name == "fast_rank") {
+    auto m = Manifest::load(run_dir / (name == "sasrec" ? "sasrec" : name == "fast_only" ? "sidgen" : "ranker"));
+    r.extra["train_seconds"] = m ? m->wall_seconds : 0.0;
+    r.extra["best_epoch"] = m ? m->metrics.value("best_epoch", 0) : 0;
+    if (name == "fast_only") r.extra["beam"] = options.fast.beam;
+    if (name == "fast_rank" && m) {
+      r.extra["ranker"] = m->config.value("kind", "");
+      r.extra["candidates"] = m->config.value("candidates", 0);
+      r.extra["ranker_valid_ndcg@10"] = m->metrics.value("valid_ndcg@10", 0.0);
+    }
+  } else if (name == "slow" || name == "fast_rank_slow") {
+    auto m = Manifest::load(run_dir / options.reasoner);
+    r.extra["train_seconds"] = m ? m->wall_seconds : 0.0;
+    r.extra["reasoner"] = options.reasoner;
+    r.extra["samples"] = options.slow.samples;
+    r.extra["beam"] = options.slow.beam;
+    r.extra["grammar"] = options.slow.grammar;
+    if (options.slow.ground.enabled()) r.extra["grounding"] = options.slow.ground.to_json();
+    if (options.slow.propose > 0) r.extra["propose"] = options.slow.propose;
+    if (m) r.extra["reasoner_valid_ndcg@10"] = m->metrics.value("valid_ndcg@10", 0.0);
+  } else {
+    r.extra["train_seconds"] = build_seconds;
+  }
+}
+
+/// twistar at each fixed β of `betas` over the same users (its `beta_sweep`: NDCG@10, latency, slow
+/// rate); afterwards it serves on from the β and target it had.
+void add_beta_sweep(AgentRecommender& agent, const std::vector<double>& betas, const EvalOptions& eval,
+                    const std::function<EvalResult(const Recommender&, const EvalOptions&)>& evaluate_on,
+                    EvalResult& r) {
+  if (betas.empty()) return;
+  nlohmann::json sweep = nlohmann::json::array();
+  const double served_beta = agent.beta_control().beta(), target_ms = agent.beta_control().target_ms();
+  EvalOptions quiet = eval;
+  quiet.throughput_batch = 0;
+  for (double beta : betas) {
+    agent.reset_counts();
+    agent.set_beta(beta);
+    EvalResult b = evaluate_on(agent, quiet);
+    sweep.push_back({{"beta", beta}, {"ndcg@10", b.metrics["ndcg@10"]}, {"recall@10", b.metrics["recall@10"]},
+                     {"latency_ms", b.latency.to_json()}, {"slow_rate", agent.slow_rate()}});
+    spdlog::info("twistar at beta {}: ndcg@10 {:.4f}, mean {:.2f} ms, slow rate {:.1f}%", beta, b.metrics["ndcg@10"],
+                 b.latency.mean, 100.0 * agent.slow_rate());
+  }
+  r.extra["beta_sweep"] = sweep;
+  agent.set_beta(served_beta, target_ms);
 }
 
 /// Times the latency pair's systems interleaved (time_interleaved) and adds the first one's
@@ -417,6 +471,7 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
     if (name == "twistar") {
       policy = planner.grpo;
       if (options.planner_beta < 0) agent.target_ms = planner.costs.think_share(options.latency_target);
+      agent.target_step = options.latency_target_step;
     }
     if (name == "twistar_sft") policy = planner.sft;
     if (name == "router_threshold") policy = std::make_shared<ThresholdRouter>(planner.threshold);
@@ -483,30 +538,7 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
     double build_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EvalResult r = evaluate_shared(*system, eval);
-    if (name == "sasrec" || name == "fast_only" || name == "fast_rank") {
-      auto m = Manifest::load(run_dir / (name == "sasrec" ? "sasrec" : name == "fast_only" ? "sidgen" : "ranker"));
-      r.extra["train_seconds"] = m ? m->wall_seconds : 0.0;
-      r.extra["best_epoch"] = m ? m->metrics.value("best_epoch", 0) : 0;
-      if (name == "fast_only") r.extra["beam"] = options.fast.beam;
-      if (name == "fast_rank" && m) {
-        r.extra["ranker"] = m->config.value("kind", "");
-        r.extra["candidates"] = m->config.value("candidates", 0);
-        r.extra["ranker_valid_ndcg@10"] = m->metrics.value("valid_ndcg@10", 0.0);
-      }
-    } else if (name == "slow" || name == "fast_rank_slow") {
-      auto m = Manifest::load(run_dir / options.reasoner);
-      r.extra["train_seconds"] = m ? m->wall_seconds : 0.0;
-      r.extra["reasoner"] = options.reasoner;
-      r.extra["samples"] = options.slow.samples;
-      r.extra["beam"] = options.slow.beam;
-      r.extra["grammar"] = options.slow.grammar;
-      if (options.slow.ground.enabled())
-        r.extra["grounding"] = options.slow.ground.to_json();
-      if (options.slow.propose > 0) r.extra["propose"] = options.slow.propose;
-      if (m) r.extra["reasoner_valid_ndcg@10"] = m->metrics.value("valid_ndcg@10", 0.0);
-    } else {
-      r.extra["train_seconds"] = build_seconds;
-    }
+    add_training_extra(name, options, run_dir, build_seconds, r);
     if (const auto* plan = dynamic_cast<const ToolRecommender*>(system.get())) {
       for (auto& [tool, samples] : plan->single_request_costs())
         r.extra["tool_latency_ms"][tool] = summarize_latency(std::move(samples)).to_json();
@@ -515,23 +547,7 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
       add_agent_extra(*agent, r, run_dir);
       if (name == "twistar") {
         opts.router_shares = agent->mix_shares();
-        nlohmann::json sweep = nlohmann::json::array();
-        const double served_beta = agent->beta_control().beta(), target_ms = agent->beta_control().target_ms();
-        for (double beta : options.planner_betas) {
-          agent->reset_counts();
-          agent->set_beta(beta);
-          EvalOptions quiet = eval;
-          quiet.throughput_batch = 0;
-          EvalResult b = evaluate_shared(*agent, quiet);
-          sweep.push_back({{"beta", beta}, {"ndcg@10", b.metrics["ndcg@10"]}, {"recall@10", b.metrics["recall@10"]},
-                           {"latency_ms", b.latency.to_json()}, {"slow_rate", agent->slow_rate()}});
-          spdlog::info("twistar at beta {}: ndcg@10 {:.4f}, mean {:.2f} ms, slow rate {:.1f}%", beta,
-                       b.metrics["ndcg@10"], b.latency.mean, 100.0 * agent->slow_rate());
-        }
-        if (!sweep.empty()) {
-          r.extra["beta_sweep"] = sweep;
-          agent->set_beta(served_beta, target_ms);  // serves on where it left off
-        }
+        add_beta_sweep(*agent, options.planner_betas, eval, evaluate_shared, r);
       }
     }
     spdlog::info("{}: recall@10 {:.4f} ndcg@10 {:.4f} ({} users, {:.1f} s)", name,

@@ -95,6 +95,8 @@ struct EvalStageOptions {
   /// twistar's mean cost per request as a share of think_and_rec's (cost model), held by moving β from
   /// the selected one (BetaController); 0 = β fixed. A fixed --planner-beta keeps β fixed.
   double latency_target = kLatencyTargetShare;
+  /// How fast twistar's β moves towards the target (BetaController's step).
+  double latency_target_step = kLatencyTargetStep;
   /// twistar is also evaluated at each of these β (the accuracy/latency curve), in its `beta_sweep`.
   std::vector<double> planner_betas;
   /// Plan mix of router_random (fast_only, fast_rank, slow); set from twistar when evaluated first.

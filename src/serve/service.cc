@@ -50,6 +50,8 @@ void ServeOptions::validate() const {
     throw_input_error("rank_candidates: must be >= 1, got {}", rank_candidates);
   if (!(latency_target >= 0 && latency_target <= 10))
     throw_input_error("latency_target: must be in [0, 10] (a share of think_and_rec's cost), got {}", latency_target);
+  if (!(latency_target_step > 0 && std::isfinite(latency_target_step)))
+    throw_input_error("latency_target_step: must be a positive number, got {}", latency_target_step);
 }
 
 json error_body(const std::string& code, const std::string& message, const std::string& field) {
@@ -326,7 +328,8 @@ std::shared_ptr<const Service> load_service(const fs::path& run_dir, const Serve
     tools.think_and_rec = planner.tools.think;
     tools.planner = planner.grpo;
     tools.costs = planner.costs;
-    tools.beta = std::make_shared<BetaController>(planner.beta, planner.costs.think_share(options.latency_target));
+    tools.beta = std::make_shared<BetaController>(planner.beta, planner.costs.think_share(options.latency_target),
+                                                  options.latency_target_step);
     tools.wide = planner.tools.wide;
   }
   if (SidMap::load(run_dir / "sid" / "sid_map.json").num_items() != items.num_items())

@@ -48,6 +48,8 @@ struct ServeOptions {
   /// Mode auto: the mean cost per request the planner holds by moving β, as a share of
   /// think_and_rec's cost (BetaController); 0 = the planner's selected β, fixed.
   double latency_target = kLatencyTargetShare;
+  /// Mode auto: how fast β moves towards the target (BetaController's step), > 0.
+  double latency_target_step = kLatencyTargetStep;
 
   /// Throws InputError naming the bad field.
   void validate() const;

@@ -288,6 +288,12 @@ TEST(BetaController, FixedWithoutATargetAndMovedByTheCostsWithOne) {
   EXPECT_THROW(BetaController(0.05, -1.0), InputError);
   EXPECT_THROW(BetaController(-0.05), InputError);
   EXPECT_THROW(BetaController(0.05, 10.0, 0.0), InputError);
+  // The step scales every move: ten times the step, ten times the change of log β.
+  BetaController gentle(0.05, 10.0, 1e-4), brisk(0.05, 10.0, 1e-3);
+  EXPECT_EQ(brisk.step(), 1e-3);
+  for (auto* c : {&gentle, &brisk}) c->observe({30, 3, 25});
+  EXPECT_NEAR(std::log(brisk.beta() / 0.05), 10.0 * std::log(gentle.beta() / 0.05), 1e-12);
+  EXPECT_NEAR(std::log(brisk.beta() / 0.05), 1e-3 * (2.0 - 0.7 + 1.5), 1e-12);
 }
 
 TEST(AgentRecommender, ALatencyTargetHoldsTheMeanCostWhenTheTrafficDrifts) {
@@ -330,6 +336,16 @@ TEST(AgentRecommender, ALatencyTargetHoldsTheMeanCostWhenTheTrafficDrifts) {
       EXPECT_GT(agent.beta_control().beta(), 0.046);  // priced above the drifted traffic's cheapest thought
     }
   }
+  // The step the recommender was given survives a new β (the β sweep's set_beta and its restore).
+  AgentOptions o;
+  o.beta = 0.03;
+  o.target_ms = 8.0;
+  o.target_step = 2e-3;
+  AgentRecommender agent(tools, std::make_shared<PricedThinkPolicy>(), o, costs, "twistar");
+  EXPECT_EQ(agent.beta_control().step(), 2e-3);
+  agent.set_beta(0.1, 8.0);
+  EXPECT_EQ(agent.beta_control().step(), 2e-3);
+  EXPECT_EQ(agent.beta_control().beta(), 0.1);
 }
 
 TEST(ThinkAndRecFusion, WeightsReciprocalRanksAndBreaksTiesByItem) {

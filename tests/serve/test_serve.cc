@@ -534,5 +534,20 @@ TEST_F(Serve, ServeCommandAnswersAndStopsOnSigterm) {
   fclose(f);
 }
 
+TEST(ServeOptionsCheck, ABadLatencyTargetOrStepNamesItsField) {
+  ServeOptions o;
+  EXPECT_NO_THROW(o.validate());
+  o.latency_target_step = 0;
+  try {
+    o.validate();
+    ADD_FAILURE() << "a zero step was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("latency_target_step"), std::string::npos) << e.what();
+  }
+  o.latency_target_step = kLatencyTargetStep;
+  o.latency_target = -0.1;
+  EXPECT_THROW(o.validate(), InputError);
+}
+
 }  // namespace
 }  // namespace twistar
