@@ -353,6 +353,8 @@ Reasoner shared_reasoner(const fs::path& file, const torch::Device& device, cons
       fmt::format("{}|{}|{}|{}", fs::weakly_canonical(file).string(), fs::file_size(file),
                   fs::last_write_time(file).time_since_epoch().count(), device.str());
   std::lock_guard<std::mutex> lock(mutex);
+  for (auto it = held.begin(); it != held.end();)  // forget the weights no tool holds any more
+    it = it->second.expired() ? held.erase(it) : std::next(it);
   if (auto impl = held[key].lock()) return Reasoner(std::move(impl));
   Reasoner model = load();
   held[key] = model.ptr();

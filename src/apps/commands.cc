@@ -1,5 +1,6 @@
 #include "apps/commands.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -571,6 +572,8 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
     eval.command = g->command_line;
     eval.eval.progress = !g->quiet;
     eval.eval.latency_requests = *latency_requests;
+    // The latency pair's interval resamples its turns: at least six, of at most 50 requests.
+    eval.eval.interleave_block = std::clamp<size_t>(*latency_requests / 6, 1, 50);
     auto doc = run_eval_stage(d, eval, g->ctx, *run);
     std::cout << markdown_table(doc) << "\nreport: " << (fs::path(*run) / "eval" / "results.md").string()
               << "\n";

@@ -503,8 +503,9 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
       if (std::find(serving.begin(), serving.end(), name) == serving.end())
         throw_input_error("--latency-pair: '{}' is not a system that serves requests ({})", name,
                           fmt::join(serving, ", "));
-    if (options.eval.latency_requests == 0)
-      throw_input_error("--latency-pair: needs timed requests (--latency-requests > 0)");
+    if (options.eval.latency_requests < 2 * options.eval.interleave_block)
+      throw_input_error("--latency-pair: needs at least two turns of timed requests (--latency-requests {} < 2 x "
+                        "--interleave-block {})", options.eval.latency_requests, options.eval.interleave_block);
     options.bootstrap.validate();
   }
   ctx.apply();

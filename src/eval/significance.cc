@@ -141,6 +141,10 @@ LatencyRatio latency_ratio(const std::vector<double>& latency_ms, const std::vec
     turn_reference_ms.push_back(std::accumulate(reference_ms.begin() + from, reference_ms.begin() + end, 0.0));
   }
   out.turns = turn_ms.size();
+  // One turn says nothing of how the machine's state moves the ratio between turns.
+  if (out.turns < 2)
+    throw_input_error("latency ratio: {} timed requests make {} turn(s) of {}; the interval needs at least two",
+                      out.requests, out.turns, block);
   const auto ratios = bootstrap_stats({&turn_ms, &turn_reference_ms}, options, [](const std::vector<double>& sums) {
     return sums[1] > 0 ? sums[0] / sums[1] : std::numeric_limits<double>::infinity();
   });

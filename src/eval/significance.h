@@ -62,7 +62,7 @@ struct LatencyRatio {
 
 /// The ratio of mean(latency_ms) to mean(reference_ms), request i timed on both, the requests timed in
 /// turns of `block` (time_interleaved). Throws InputError when the lengths differ, there are no
-/// requests, the block is 0 or the reference took no time.
+/// requests, the block is 0, the requests make fewer than two turns or the reference took no time.
 LatencyRatio latency_ratio(const std::vector<double>& latency_ms, const std::vector<double>& reference_ms,
                            const std::string& reference, const BootstrapOptions& options = {}, size_t block = 1);
 

@@ -115,7 +115,7 @@ TEST(Cli, QuickstartRunsEndToEndAndReusesStages) {
   EXPECT_NE(bad.err.find("--compare-to: 'twistar' is not among --systems"), std::string::npos) << bad.err;
   // twistar and slow timed interleaved on the same requests: the ratio of their mean latencies.
   const std::string eval = "eval --data " + (tmp / "run" / "data").string() + " --run " + (tmp / "run").string() +
-                           " --users 60 --latency-requests 12 --throughput-batch 0";
+                           " --users 60 --latency-requests 12 --throughput-batch 0 --interleave-block 4";
   auto paired_timing =
       run_cli(tmp, eval + " --systems fast_only,twistar --planner-sweep 0,10 --latency-pair twistar,slow");
   ASSERT_EQ(paired_timing.code, 0) << paired_timing.err;
@@ -128,7 +128,8 @@ TEST(Cli, QuickstartRunsEndToEndAndReusesStages) {
   EXPECT_LE(ratio["ci"][0].get<double>(), ratio["ratio"].get<double>());
   EXPECT_GE(ratio["ci"][1].get<double>(), ratio["ratio"].get<double>());
   EXPECT_GE(ratio["slow_rate"].get<double>(), 0.0);
-  EXPECT_EQ(ratio["block"], 50);
+  EXPECT_EQ(ratio["block"], 4);
+  EXPECT_EQ(ratio["turns"], 3);
   EXPECT_FALSE(timed.contains("slow"));  // the reference was loaded for the timing alone
   for (const std::string& pair : {std::string("twistar"), std::string("twistar,nonesuch"), std::string("twistar,twistar"),
                                   std::string("sasrec,slow"), std::string("twistar,oracle")}) {
@@ -136,6 +137,11 @@ TEST(Cli, QuickstartRunsEndToEndAndReusesStages) {
     EXPECT_EQ(refused.code, 2) << pair;
     EXPECT_NE(refused.err.find("--latency-pair"), std::string::npos) << refused.err;
   }
+  // The interval resamples turns: one turn of requests is refused before anything runs.
+  auto one_turn = run_cli(tmp, "eval --data " + (tmp / "run" / "data").string() + " --run " + (tmp / "run").string() +
+                                   " --users 60 --latency-requests 12 --systems twistar --latency-pair twistar,slow");
+  EXPECT_EQ(one_turn.code, 2);
+  EXPECT_NE(one_turn.err.find("at least two turns"), std::string::npos) << one_turn.err;
   for (const char* stage : {"sasrec", "sid", "sidgen", "ranker", "knowledge", "reasoner", "planner"})
     EXPECT_TRUE(std::filesystem::exists(tmp / "run" / stage / "manifest.json")) << stage;
   // A second run finds the finished stages and does not retrain them.

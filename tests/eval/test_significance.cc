@@ -121,6 +121,7 @@ TEST(Significance, TheLatencyRatiosIntervalResamplesTurnsWhenTheMachinesStateIsS
   EXPECT_EQ(latency_ratio(system, reference, "slow", o, 300).turns, 4u);
   EXPECT_EQ(by_turn.to_json()["turns"].get<size_t>(), 20u);
   EXPECT_THROW(latency_ratio(system, reference, "slow", o, 0), InputError);
+  EXPECT_THROW(latency_ratio(system, reference, "slow", o, 1000), InputError);  // one turn: no interval
 }
 
 TEST(Significance, BadInputIsAnInputError) {
