@@ -17,7 +17,7 @@ BENCH_ARGS=("$@")
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
 bench_datasets datasets amazon2014_beauty amazon2014_sports amazon2014_toys
-command -v jq >/dev/null || { echo "bench/fast_rank.sh needs jq" >&2; exit 2; }
+bench_needs jq
 read -r -a kinds <<< "${KINDS:-gbdt din}"
 
 for ds in "${datasets[@]}"; do

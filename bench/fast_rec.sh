@@ -19,7 +19,7 @@ BENCH_ARGS=("$@")
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
 bench_datasets datasets amazon2014_beauty amazon2014_sports amazon2014_toys
-command -v jq >/dev/null || { echo "bench/fast_rec.sh needs jq" >&2; exit 2; }
+bench_needs jq
 SIDGEN_MINUTES=${SIDGEN_MINUTES:-40}
 
 for ds in "${datasets[@]}"; do

@@ -21,8 +21,7 @@ BENCH_ARGS=("$@")
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
 bench_datasets datasets amazon2014_beauty amazon2014_sports amazon2014_toys
-command -v jq >/dev/null || { echo "bench/planner.sh needs jq" >&2; exit 2; }
-command -v gnuplot >/dev/null || { echo "bench/planner.sh needs gnuplot" >&2; exit 2; }
+bench_needs jq gnuplot
 SWEEP=${SWEEP:-0,0.01,0.02,0.04,0.1,5}
 mkdir -p docs/img
 

@@ -17,9 +17,7 @@ BENCH_ARGS=("$@")
 source "$(dirname "$0")/common.sh"
 bench_datasets datasets amazon2014_beauty
 ds=${datasets[0]}
-for tool in wrk jq curl; do
-  command -v "$tool" >/dev/null || { echo "bench/serve.sh needs $tool" >&2; exit 2; }
-done
+bench_needs wrk jq curl
 RUN=${RUN:-runs/bench-fastrec-$ds}
 DURATION=${DURATION:-20}
 CONNECTIONS=${CONNECTIONS:-4}

@@ -15,7 +15,7 @@ BENCH_ARGS=("$@")
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
 bench_datasets datasets amazon2014_beauty
-command -v jq >/dev/null || { echo "bench/sid.sh needs jq" >&2; exit 2; }
+bench_needs jq
 
 # name|options: one configuration per line.
 configs_for() {

@@ -26,7 +26,7 @@ BENCH_ARGS=("$@")
 source "$(dirname "$0")/common.sh"
 bench_datasets datasets amazon2014_beauty amazon2014_sports
 [ ${#datasets[@]} -eq 2 ] || { echo "bench/tune.sh takes two datasets: source target" >&2; exit 2; }
-command -v jq >/dev/null || { echo "bench/tune.sh needs jq" >&2; exit 2; }
+bench_needs jq
 TRIALS=${TRIALS:-20}
 TRIAL_MINUTES=${TRIAL_MINUTES:-10}
 TRIAL_EPOCHS=${TRIAL_EPOCHS:-200}
