@@ -178,6 +178,8 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
                 "slow: keep rationales to the reasoning format (catalogue category and brand, a valid link)");
   sub->add_option("--reasoner-name", e.reasoner, "slow: the reasoner directory inside the run");
   sub->add_option("--users", e.users, "Evaluate this many users, evenly spaced over the split (0 = all)");
+  sub->add_option("--lists", e.lists,
+                  "Also write each user's list from every system to this file (JSON lines, for analysis)");
   sub->add_option("--planner-beta", e.planner_beta, "twistar: β (< 0: the one selected on validation)");
   sub->add_option("--planner-sweep", e.planner_betas, "twistar: also evaluate at these β (the accuracy/latency curve)")
       ->delimiter(',');

@@ -10,6 +10,7 @@
 
 #include "agent/rank_candidates.h"
 #include "agent/routers.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -58,6 +59,32 @@ void record_inputs(const fs::path& dir, const std::map<std::string, std::string>
 /// With fast_only and slow both evaluated: how much the slow path recovers where fast_rec(10)
 /// misses, and the oracle choice between the two (per user, whichever ranks the target higher),
 /// recorded in slow's extra.
+/// EvalStageOptions::lists: each user's list from every system that kept them.
+void write_eval_lists(const std::filesystem::path& path, const Dataset& data, const std::vector<Example>& examples,
+                      const std::vector<EvalResult>& results) {
+  write_file_atomic(path, [&](std::ostream& out) {
+    for (size_t e = 0; e < examples.size(); ++e) {
+      const Example& ex = examples[e];
+      nlohmann::json history = nlohmann::json::array();
+      for (ItemIndex item : ex.history) history.push_back(data.item_ids.at(static_cast<size_t>(item)));
+      nlohmann::json lists = nlohmann::json::object();
+      for (const auto& r : results) {
+        if (r.lists.size() != examples.size()) continue;
+        nlohmann::json items = nlohmann::json::array();
+        for (const auto& s : r.lists[e]) items.push_back({data.item_ids.at(static_cast<size_t>(s.item)), s.score});
+        lists[r.system] = std::move(items);
+      }
+      out << nlohmann::json{{"user", data.user_ids.at(static_cast<size_t>(ex.user))},
+                            {"target", data.item_ids.at(static_cast<size_t>(ex.target))},
+                            {"history", std::move(history)},
+                            {"lists", std::move(lists)}}
+                 .dump()
+          << '\n';
+    }
+  });
+  spdlog::info("eval: lists of {} users written to {}", examples.size(), path.string());
+}
+
 void add_complementarity(std::vector<EvalResult>& results) {
   const EvalResult* fast = nullptr;
   EvalResult* slow = nullptr;
@@ -527,6 +554,7 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
   // One memo of think_and_rec's searches for every system's ranking pass (each times real searches).
   auto memo = std::make_shared<ThinkMemo>();
   EvalOptions eval = options.eval;
+  eval.keep_lists = !options.lists.empty();
   eval.before_timing = [memo] { memo->set_active(false); };
   auto evaluate_shared = [&](const Recommender& system, const EvalOptions& o) {
     memo->set_active(true);
@@ -564,6 +592,7 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
     add_latency_ratio(pair_systems, options.latency_pair, examples, eval, bootstrap, results);
   }
   pair_systems.clear();
+  if (!options.lists.empty()) write_eval_lists(options.lists, data, examples, results);
   add_complementarity(results);
   if (std::find(options.systems.begin(), options.systems.end(), "oracle") != options.systems.end()) {
     auto oracle = oracle_router(results);

@@ -111,6 +111,10 @@ struct EvalStageOptions {
   /// drift between two timing passes. Empty = none; e.g. {"twistar", "slow"} for the planner's bar. A
   /// pair system that is not among `systems` is loaded for the timing alone.
   std::vector<std::string> latency_pair;
+  /// When set, also writes every user's returned list per system to this file, for analysis outside
+  /// twistar: JSON lines {"user", "target", "history", "lists": {system: [[item, score], ...]}}, item
+  /// and user ids as in the data, one line per evaluated user in split order (written atomically).
+  std::filesystem::path lists;
   /// Name recorded in results.json.
   std::string experiment = "eval";
   /// The command line recorded in results.json.

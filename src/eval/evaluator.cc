@@ -71,10 +71,12 @@ RecommendOptions recommend_options(const EvalOptions& options) {
 }
 
 void rank_all(const Recommender& rec, const std::vector<Example>& examples,
-              const RecommendOptions& ropts, bool progress, std::vector<int>& ranks) {
+              const RecommendOptions& ropts, bool progress, std::vector<int>& ranks,
+              std::vector<Ranking>* lists) {
   size_t batch = std::max<size_t>(1, rec.preferred_batch_size());
   Progress bar("eval " + rec.name(), examples.size(), progress);
   ranks.assign(examples.size(), 0);
+  if (lists) lists->assign(examples.size(), {});
   const auto order = serving_order(examples.size(), rec.adapts_to_traffic());
   std::vector<Sequence> histories;
   for (size_t start = 0; start < examples.size(); start += batch) {
@@ -85,7 +87,10 @@ void rank_all(const Recommender& rec, const std::vector<Example>& examples,
     if (rankings.size() != histories.size())
       throw_error("{} returned {} rankings for {} histories", rec.name(), rankings.size(),
                   histories.size());
-    for (size_t e = start; e < end; ++e) ranks[order[e]] = rank_of(rankings[e - start], examples[order[e]].target);
+    for (size_t e = start; e < end; ++e) {
+      ranks[order[e]] = rank_of(rankings[e - start], examples[order[e]].target);
+      if (lists) (*lists)[order[e]] = std::move(rankings[e - start]);
+    }
     bar.tick(end - start);
   }
 }
@@ -136,7 +141,7 @@ EvalResult evaluate(const Recommender& recommender, const std::vector<Example>& 
   result.system = recommender.name();
   const RecommendOptions ropts = recommend_options(options);
   auto t0 = Clock::now();
-  rank_all(recommender, examples, ropts, options.progress, result.ranks);
+  rank_all(recommender, examples, ropts, options.progress, result.ranks, options.keep_lists ? &result.lists : nullptr);
   result.eval_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   MetricAccumulator acc;
   for (int r : result.ranks) acc.add_rank(r);

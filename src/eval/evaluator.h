@@ -28,6 +28,8 @@ struct EvalOptions {
   /// request threads (one intra-op thread each); 0 skips it.
   size_t throughput_batch = 64;
   size_t throughput_threads = 2;
+  /// Keep each example's returned list (EvalResult::lists; `twistar eval --lists`).
+  bool keep_lists = false;
   /// Show a progress bar.
   bool progress = true;
   /// Called after the ranking pass, before latency and throughput are measured (e.g. to switch off
@@ -46,6 +48,8 @@ struct EvalResult {
   /// 1-based rank of each example's target in the returned list (0 = not in the list), in the order of
   /// the examples: the input of oracle routers and significance tests.
   std::vector<int> ranks;
+  /// Each example's returned list, best first (only with EvalOptions::keep_lists).
+  std::vector<Ranking> lists;
   double eval_seconds = 0.0;
   /// Anything else a system wants in the report (train_seconds, parameters, plan shares...).
   nlohmann::json extra = nlohmann::json::object();

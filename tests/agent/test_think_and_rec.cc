@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -483,9 +486,31 @@ TEST(PlannerStage, TrainsEvaluatesAndServesTheWholePipeline) {
   eo.eval.throughput_batch = 0;
   eo.eval.progress = false;
   eo.planner_betas = {0, 1000};
+  eo.lists = run.dir / "lists.jsonl";
   auto doc = run_eval_stage(run.data, eo, run.ctx, run.dir.path());
   const auto& sys = doc.at("systems");
   for (const auto& name : eo.systems) ASSERT_TRUE(sys.contains(name)) << name;
+  // --lists: one line per user with every ranking system's list, in the data's ids; the target's
+  // position in each list gives back that system's NDCG@10.
+  {
+    std::ifstream in(eo.lists);
+    std::string line;
+    std::map<std::string, double> ndcg;
+    size_t users = 0;
+    while (std::getline(in, line)) {
+      const auto row = nlohmann::json::parse(line);
+      ++users;
+      EXPECT_FALSE(row.at("history").empty());
+      ASSERT_EQ(row.at("lists").size(), eo.systems.size() - 1) << "every system but the oracle";
+      for (const auto& [name, list] : row.at("lists").items()) {
+        for (size_t p = 0; p < list.size() && p < 10; ++p)
+          if (list[p][0] == row.at("target")) ndcg[name] += 1.0 / std::log2(static_cast<double>(p) + 2.0);
+      }
+    }
+    ASSERT_EQ(users, make_examples(run.data, Split::kTest, {50}).size());
+    for (const char* name : {"fast_rank", "fast_rank_slow", "twistar"})
+      EXPECT_NEAR(ndcg[name] / static_cast<double>(users), sys.at(name).at("ndcg@10").get<double>(), 1e-9) << name;
+  }
   // The oracle picks per user the best of the plans: never below any of them.
   for (const char* plan : {"fast_only", "fast_rank", "slow", "fast_rank_slow"})
     EXPECT_GE(sys.at("oracle").at("ndcg@10").get<double>() + 1e-12, sys.at(plan).at("ndcg@10").get<double>());

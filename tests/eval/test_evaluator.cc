@@ -51,6 +51,13 @@ TEST(Evaluator, RanksFollowProtocolAndExclusion) {
   o.exclude_history = false;
   auto keep = evaluate(IndexOrder(), ex, o);
   EXPECT_EQ(keep.ranks, (std::vector<int>{3, 3, 0}));
+  EXPECT_TRUE(keep.lists.empty()) << "lists are kept only when asked";
+  o.keep_lists = true;
+  auto lists = evaluate(IndexOrder(), ex, o);
+  ASSERT_EQ(lists.lists.size(), ex.size());
+  for (const auto& list : lists.lists) EXPECT_EQ(list.size(), static_cast<size_t>(o.list_length));
+  EXPECT_EQ(lists.lists[0][0].item, 0);  // the history is kept: index order from 0
+  EXPECT_EQ(lists.lists[1][2].item, ex[1].target);
 }
 
 // Counts the histories it is asked about, from any thread.
