@@ -8,6 +8,9 @@ name=$1
 table=$2
 doc=docs/RESULTS.md
 [ -f "$doc" ] || printf '# Results\n' > "$doc"
+# One writer at a time: bench scripts for different datasets may run side by side.
+exec 9>>"$doc.lock"
+flock 9
 begin="<!-- BEGIN $name -->"
 end="<!-- END $name -->"
 if ! grep -qF "$begin" "$doc"; then

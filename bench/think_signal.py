@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Which observations before the call predict what thinking after ranking gains, per user?
+
+Reads `twistar eval --lists` of a validation run with fast_only, fast_rank, slow and fast_rank_slow at
+--list-length 50 (bench/think_signal.sh), and the run's knowledge/knowledge.tsv. The gain of a user is
+fast_rank_slow's NDCG@10 minus fast_rank's. For each candidate observation a router could read before
+calling think_and_rec, it prints the Pearson correlation with the gain and the mean gain of the users
+with the lowest and highest 12% of it; then the mean gain of the `share` of users a cross-fitted
+ridge regression of the gain picks (two folds: each user is scored by a model fitted on the other fold),
+on the observations the planner reads and on those plus the new candidates. A random router's pick has
+the mean gain. Standard library only (no numpy on the reference machine).
+
+    bench/think_signal.py LISTS KNOWLEDGE_TSV [--share 0.12] [--seed 1]
+"""
+import argparse
+import collections
+import json
+import math
+import random
+import sys
+
+WIDE, RANKED, THOUGHT, THOUGHT_RANKED = "fast_only", "fast_rank", "slow", "fast_rank_slow"
+# The observations the planner reads today (agent/agent_loop.h feature_vector).
+PLANNER = ["fast_top", "fast_margin", "rank_top", "rank_margin", "log_length"]
+# New candidates: the knowledge graph around the last items, and how much the tools agree.
+NEW = ["knowledge_degree_last", "knowledge_degree_recent", "knowledge_outside_pool", "knowledge_outside_share",
+       "pool_knowledge_share", "top10_knowledge_share", "overlap_fast_ranked_top10", "ranked_position_of_fast_top",
+       "ranked_spread_top10"]
+# After the call (no router can read these; they say where the gain comes from).
+POST = ["POST_thought_outside_pool", "POST_thought_top10_overlap_ranked"]
+
+
+def ndcg10(items, target):
+    for p, item in enumerate(items[:10]):
+        if item == target:
+            return 1.0 / math.log2(p + 2)
+    return 0.0
+
+
+def load_knowledge(path):
+    neighbours = collections.defaultdict(set)
+    with open(path) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        try:
+            ia, ib = header.index("a_id"), header.index("b_id")
+        except ValueError:
+            sys.exit(f"{path}:1: no a_id/b_id columns (is it a twistar knowledge.tsv?)")
+        for n, line in enumerate(f, start=2):
+            cells = line.rstrip("\n").split("\t")
+            if len(cells) <= max(ia, ib):
+                sys.exit(f"{path}:{n}: {len(cells)} fields, expected at least {max(ia, ib) + 1}")
+            neighbours[cells[ia]].add(cells[ib])
+            neighbours[cells[ib]].add(cells[ia])
+    return neighbours
+
+
+def features(row, neighbours):
+    lists = row["lists"]
+    wide = [x[0] for x in lists[WIDE]]
+    wide_scores = [x[1] for x in lists[WIDE]]
+    ranked = [x[0] for x in lists[RANKED]][:10]
+    ranked_scores = [x[1] for x in lists[RANKED]][:10]
+    thought = [x[0] for x in lists[THOUGHT]]
+    history = row["history"]
+    seen, pool = set(history), set(wide)
+    near = set()
+    for item in history[-3:]:
+        near |= neighbours.get(item, set())
+    near -= seen
+    outside = near - pool
+    f = {
+        "fast_top": wide_scores[0],
+        "fast_margin": wide_scores[0] - wide_scores[1],
+        "rank_top": ranked_scores[0],
+        "rank_margin": ranked_scores[0] - ranked_scores[1],
+        "log_length": math.log1p(len(history)),
+        "knowledge_degree_last": math.log1p(len(neighbours.get(history[-1], ()))),
+        "knowledge_degree_recent": math.log1p(len(near)),
+        "knowledge_outside_pool": math.log1p(len(outside)),
+        "knowledge_outside_share": len(outside) / len(near) if near else 0.0,
+        "pool_knowledge_share": sum(1 for i in wide if i in near) / len(wide),
+        "top10_knowledge_share": sum(1 for i in ranked if i in near) / len(ranked),
+        "overlap_fast_ranked_top10": len(set(wide[:10]) & set(ranked)) / 10,
+        "ranked_position_of_fast_top": ranked.index(wide[0]) if wide[0] in ranked else 10,
+        "ranked_spread_top10": ranked_scores[0] - ranked_scores[-1],
+        "POST_thought_outside_pool": math.log1p(sum(1 for i in thought if i not in pool)),
+        "POST_thought_top10_overlap_ranked": len(set(thought[:10]) & set(ranked)) / 10,
+    }
+    gain = ndcg10([x[0] for x in lists[THOUGHT_RANKED]], row["target"]) - ndcg10(ranked, row["target"])
+    return f, gain
+
+
+def pearson(x, y):
+    n = len(x)
+    mx, my = sum(x) / n, sum(y) / n
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    sxx = sum((a - mx) ** 2 for a in x)
+    syy = sum((b - my) ** 2 for b in y)
+    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else 0.0
+
+
+def solve(a, b):
+    """Gauss-Jordan with partial pivoting on the (ridge-regularised, so well-posed) normal equations."""
+    n = len(a)
+    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    for c in range(n):
+        p = max(range(c, n), key=lambda r: abs(m[r][c]))
+        m[c], m[p] = m[p], m[c]
+        for r in range(n):
+            if r != c and m[c][c] != 0:
+                f = m[r][c] / m[c][c]
+                for k in range(c, n + 1):
+                    m[r][k] -= f * m[c][k]
+    return [m[i][n] / m[i][i] if m[i][i] != 0 else 0.0 for i in range(n)]
+
+
+def ridge(x, y, lam=1.0):
+    d = len(x[0])
+    a = [[lam if i == j else 0.0 for j in range(d)] for i in range(d)]
+    b = [0.0] * d
+    for row, t in zip(x, y):
+        for i in range(d):
+            b[i] += row[i] * t
+            for j in range(d):
+                a[i][j] += row[i] * row[j]
+    return solve(a, b)
+
+
+def standardised(columns, names):
+    n = len(columns[names[0]])
+    out = [[1.0] for _ in range(n)]
+    for name in names:
+        x = columns[name]
+        mean = sum(x) / n
+        sd = math.sqrt(sum((v - mean) ** 2 for v in x) / n) or 1.0
+        for i in range(n):
+            out[i].append((x[i] - mean) / sd)
+    return out
+
+
+def cross_fitted_pick(columns, gain, names, share, seed):
+    """Mean gain of the `share` of each fold's users with the highest gain predicted by the other fold."""
+    x = standardised(columns, names)
+    rng = random.Random(seed)
+    fold = [rng.random() < 0.5 for _ in gain]
+    total, count = 0.0, 0
+    for held in (True, False):
+        train = [i for i in range(len(gain)) if fold[i] != held]
+        test = [i for i in range(len(gain)) if fold[i] == held]
+        w = ridge([x[i] for i in train], [gain[i] for i in train])
+        test.sort(key=lambda i: -sum(a * b for a, b in zip(w, x[i])))
+        q = max(1, int(share * len(test)))
+        total += sum(gain[i] for i in test[:q])
+        count += q
+    return total / count
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("lists")
+    ap.add_argument("knowledge")
+    ap.add_argument("--share", type=float, default=0.12, help="share of users a router thinks for")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    neighbours = load_knowledge(args.knowledge)
+    columns, gain = collections.defaultdict(list), []
+    with open(args.lists) as f:
+        for n, line in enumerate(f, start=1):
+            row = json.loads(line)
+            missing = [s for s in (WIDE, RANKED, THOUGHT, THOUGHT_RANKED) if s not in row["lists"]]
+            if missing:
+                sys.exit(f"{args.lists}:{n}: no list of {', '.join(missing)} (run eval with those systems)")
+            feats, g = features(row, neighbours)
+            for k, v in feats.items():
+                columns[k].append(v)
+            gain.append(g)
+    n = len(gain)
+    mean = sum(gain) / n
+    print(f"{n} users; mean gain of thinking after ranking {mean:+.5f} (NDCG@10); raised "
+          f"{sum(g > 0 for g in gain) / n:.2%}, lowered {sum(g < 0 for g in gain) / n:.2%}; "
+          f"|r| below {2 / math.sqrt(n):.4f} (2/sqrt(n)) is noise\n")
+    q = int(args.share * n)
+    print(f"| observation | r with the gain | mean gain, lowest {args.share:.0%} | highest {args.share:.0%} |")
+    print("|---|---|---|---|")
+    for name in PLANNER + NEW + POST:
+        x = columns[name]
+        order = sorted(range(n), key=lambda i: x[i])
+        low = sum(gain[i] for i in order[:q]) / q
+        high = sum(gain[i] for i in order[-q:]) / q
+        print(f"| {name} | {pearson(x, gain):+.4f} | {low:+.5f} | {high:+.5f} |")
+    print(f"\nCross-fitted ridge regression of the gain, mean gain of the {args.share:.0%} of users it picks "
+          f"(a random pick: {mean:+.5f}):\n")
+    for label, names in (("the planner's observations", PLANNER), ("those and the new candidates", PLANNER + NEW)):
+        print(f"- {label}: {cross_fitted_pick(columns, gain, names, args.share, args.seed):+.5f}")
+
+
+if __name__ == "__main__":
+    main()
