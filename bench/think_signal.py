@@ -10,7 +10,12 @@ ridge regression of the gain picks (two folds: each user is scored by a model fi
 on the observations the planner reads and on those plus the new candidates. A random router's pick has
 the mean gain. Standard library only (no numpy on the reference machine).
 
-    bench/think_signal.py LISTS KNOWLEDGE_TSV [--share 0.12] [--seed 1]
+With --apply TEST_LISTS (the same systems' lists on the test split), the regression is fitted once on
+all of LISTS and applied to the test users, as a router fitted on validation would be: it reports the
+mean gain of the test users it picks against the test users' mean (a random router's pick). The test
+targets are read once, to score that fixed router, never to fit it.
+
+    bench/think_signal.py LISTS KNOWLEDGE_TSV [--share 0.12] [--seed 1] [--apply TEST_LISTS]
 """
 import argparse
 import collections
@@ -126,13 +131,22 @@ def ridge(x, y, lam=1.0):
     return solve(a, b)
 
 
-def standardised(columns, names):
-    n = len(columns[names[0]])
-    out = [[1.0] for _ in range(n)]
+def scaling(columns, names):
+    out = []
     for name in names:
         x = columns[name]
-        mean = sum(x) / n
-        sd = math.sqrt(sum((v - mean) ** 2 for v in x) / n) or 1.0
+        mean = sum(x) / len(x)
+        out.append((mean, math.sqrt(sum((v - mean) ** 2 for v in x) / len(x)) or 1.0))
+    return out
+
+
+def standardised(columns, names, scale=None):
+    """Rows [1, standardised observations...], with `scale` (mean, sd) per name (default: columns' own)."""
+    scale = scale or scaling(columns, names)
+    n = len(columns[names[0]])
+    out = [[1.0] for _ in range(n)]
+    for name, (mean, sd) in zip(names, scale):
+        x = columns[name]
         for i in range(n):
             out[i].append((x[i] - mean) / sd)
     return out
@@ -155,25 +169,43 @@ def cross_fitted_pick(columns, gain, names, share, seed):
     return total / count
 
 
+def read_lists(path, neighbours):
+    columns, gain = collections.defaultdict(list), []
+    with open(path) as f:
+        for n, line in enumerate(f, start=1):
+            row = json.loads(line)
+            missing = [s for s in (WIDE, RANKED, THOUGHT, THOUGHT_RANKED) if s not in row["lists"]]
+            if missing:
+                sys.exit(f"{path}:{n}: no list of {', '.join(missing)} (run eval with those systems)")
+            feats, g = features(row, neighbours)
+            for k, v in feats.items():
+                columns[k].append(v)
+            gain.append(g)
+    if not gain:
+        sys.exit(f"{path}: no users")
+    return columns, gain
+
+
+def applied_pick(columns, gain, test_columns, test_gain, names, share):
+    """Fits on all of (columns, gain) and returns the mean test gain of the `share` of test users it picks."""
+    scale = scaling(columns, names)
+    w = ridge(standardised(columns, names, scale), gain)
+    x = standardised(test_columns, names, scale)
+    order = sorted(range(len(test_gain)), key=lambda i: -sum(a * b for a, b in zip(w, x[i])))
+    q = max(1, int(share * len(test_gain)))
+    return sum(test_gain[i] for i in order[:q]) / q
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("lists")
     ap.add_argument("knowledge")
     ap.add_argument("--share", type=float, default=0.12, help="share of users a router thinks for")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--apply", metavar="TEST_LISTS", help="also score the regression fitted on LISTS on these users")
     args = ap.parse_args()
     neighbours = load_knowledge(args.knowledge)
-    columns, gain = collections.defaultdict(list), []
-    with open(args.lists) as f:
-        for n, line in enumerate(f, start=1):
-            row = json.loads(line)
-            missing = [s for s in (WIDE, RANKED, THOUGHT, THOUGHT_RANKED) if s not in row["lists"]]
-            if missing:
-                sys.exit(f"{args.lists}:{n}: no list of {', '.join(missing)} (run eval with those systems)")
-            feats, g = features(row, neighbours)
-            for k, v in feats.items():
-                columns[k].append(v)
-            gain.append(g)
+    columns, gain = read_lists(args.lists, neighbours)
     n = len(gain)
     mean = sum(gain) / n
     print(f"{n} users; mean gain of thinking after ranking {mean:+.5f} (NDCG@10); raised "
@@ -192,6 +224,18 @@ def main():
           f"(a random pick: {mean:+.5f}):\n")
     for label, names in (("the planner's observations", PLANNER), ("those and the new candidates", PLANNER + NEW)):
         print(f"- {label}: {cross_fitted_pick(columns, gain, names, args.share, args.seed):+.5f}")
+    if args.apply:
+        test_columns, test_gain = read_lists(args.apply, neighbours)
+        test_mean = sum(test_gain) / len(test_gain)
+        print(f"\nFitted on these {n} users and applied once to {len(test_gain)} test users: mean test gain of "
+              f"the {args.share:.0%} it picks (a random pick: {test_mean:+.5f}; raised "
+              f"{sum(g > 0 for g in test_gain) / len(test_gain):.2%}, lowered "
+              f"{sum(g < 0 for g in test_gain) / len(test_gain):.2%}):\n")
+        for label, names in (("the planner's observations", PLANNER),
+                             ("those and the new candidates", PLANNER + NEW)):
+            pick = applied_pick(columns, gain, test_columns, test_gain, names, args.share)
+            print(f"- {label}: {pick:+.5f}, {args.share * (pick - test_mean):+.5f} NDCG@10 over all test "
+                  f"users against the random router")
 
 
 if __name__ == "__main__":
