@@ -58,6 +58,7 @@ std::string markdown_table(const nlohmann::json& results) {
   out += "\n|---|---|---|---|---|---|---|---|---|---|---|" + std::string(reference.empty() ? "" : "---|") + "\n";
   for (const auto& [name, sys] : results.at("systems").items()) {
     nlohmann::json lat = sys.value("latency_ms", nlohmann::json::object());
+    if (lat.value("count", 0) == 0) lat = nlohmann::json::object();  // not timed (--latency-requests 0): "-"
     out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |", name,
                        cell(sys, "recall@5", "{:.4f}"), cell(sys, "recall@10", "{:.4f}"),
                        cell(sys, "ndcg@5", "{:.4f}"), cell(sys, "ndcg@10", "{:.4f}"),

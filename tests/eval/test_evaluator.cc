@@ -261,6 +261,12 @@ TEST(Report, JsonSchemaAndMarkdown) {
   auto md = markdown_table(doc);
   EXPECT_NE(md.find("| sasrec | 0.1000 | 0.2000 |"), std::string::npos) << md;
   EXPECT_EQ(md.find("timed interleaved"), std::string::npos) << md;
+  EXPECT_NE(md.find("| - | 2.000 | 2.000 | 2.980 | - | 12 |"), std::string::npos) << md;
+  // A system that was not timed (--latency-requests 0) shows no latency rather than zeros.
+  auto untimed = doc;
+  untimed["systems"]["sasrec"]["latency_ms"] = LatencyStats{}.to_json();
+  EXPECT_NE(markdown_table(untimed).find("| 0.0500 | 0.0700 | - | - | - | - | - | 12 |"), std::string::npos)
+      << markdown_table(untimed);
   // A latency pair's ratio is stated under the table.
   doc["systems"]["sasrec"]["latency_ratio"] = {{"reference", "slow"},   {"ratio", 0.25},           {"ci", {0.2, 0.3}},
                                                {"level", 0.95},         {"mean_ms", 2.0},          {"reference_mean_ms", 8.0},
