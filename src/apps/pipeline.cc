@@ -56,9 +56,6 @@ void record_inputs(const fs::path& dir, const std::map<std::string, std::string>
   }
 }
 
-/// With fast_only and slow both evaluated: how much the slow path recovers where fast_rec(10)
-/// misses, and the oracle choice between the two (per user, whichever ranks the target higher),
-/// recorded in slow's extra.
 /// EvalStageOptions::lists: each user's list from every system that kept them.
 void write_eval_lists(const std::filesystem::path& path, const Dataset& data, const std::vector<Example>& examples,
                       const std::vector<EvalResult>& results) {
@@ -85,6 +82,9 @@ void write_eval_lists(const std::filesystem::path& path, const Dataset& data, co
   spdlog::info("eval: lists of {} users written to {}", examples.size(), path.string());
 }
 
+/// With fast_only and slow both evaluated: how much the slow path recovers where fast_rec(10)
+/// misses, and the oracle choice between the two (per user, whichever ranks the target higher),
+/// recorded in slow's extra.
 void add_complementarity(std::vector<EvalResult>& results) {
   const EvalResult* fast = nullptr;
   EvalResult* slow = nullptr;
