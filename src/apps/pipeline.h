@@ -113,7 +113,8 @@ struct EvalStageOptions {
   std::vector<std::string> latency_pair;
   /// When set, also writes every user's returned list per system to this file, for analysis outside
   /// twistar: JSON lines {"user", "target", "history", "lists": {system: [[item, score], ...]}}, item
-  /// and user ids as in the data, one line per evaluated user in split order (written atomically).
+  /// and user ids as in the data, one line per evaluated user in split order (written atomically). The
+  /// oracle, built from the other systems' ranks, has no list of its own.
   std::filesystem::path lists;
   /// Name recorded in results.json.
   std::string experiment = "eval";
