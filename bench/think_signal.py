@@ -173,10 +173,18 @@ def read_lists(path, neighbours):
     columns, gain = collections.defaultdict(list), []
     with open(path) as f:
         for n, line in enumerate(f, start=1):
-            row = json.loads(line)
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                sys.exit(f"{path}:{n}: not JSON ({e.msg})")
             missing = [s for s in (WIDE, RANKED, THOUGHT, THOUGHT_RANKED) if s not in row["lists"]]
             if missing:
                 sys.exit(f"{path}:{n}: no list of {', '.join(missing)} (run eval with those systems)")
+            short = [s for s in (WIDE, RANKED, THOUGHT, THOUGHT_RANKED) if len(row["lists"][s]) < 2]
+            if short:
+                sys.exit(f"{path}:{n}: the lists of {', '.join(short)} hold fewer than 2 items")
+            if not row["history"]:
+                sys.exit(f"{path}:{n}: empty history")
             feats, g = features(row, neighbours)
             for k, v in feats.items():
                 columns[k].append(v)
@@ -239,4 +247,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except OSError as e:
+        sys.exit(f"{e.filename}: {e.strerror}")
