@@ -59,20 +59,21 @@ void record_inputs(const fs::path& dir, const std::map<std::string, std::string>
 /// EvalStageOptions::lists: each user's list from every system that kept them.
 void write_eval_lists(const std::filesystem::path& path, const Dataset& data, const std::vector<Example>& examples,
                       const std::vector<EvalResult>& results) {
+  auto id = [&](ItemIndex item) -> const std::string& { return data.item_ids.at(static_cast<size_t>(item)); };
   write_file_atomic(path, [&](std::ostream& out) {
     for (size_t e = 0; e < examples.size(); ++e) {
       const Example& ex = examples[e];
       nlohmann::json history = nlohmann::json::array();
-      for (ItemIndex item : ex.history) history.push_back(data.item_ids.at(static_cast<size_t>(item)));
+      for (ItemIndex item : ex.history) history.push_back(id(item));
       nlohmann::json lists = nlohmann::json::object();
       for (const auto& r : results) {
         if (r.lists.size() != examples.size()) continue;
         nlohmann::json items = nlohmann::json::array();
-        for (const auto& s : r.lists[e]) items.push_back({data.item_ids.at(static_cast<size_t>(s.item)), s.score});
+        for (const auto& s : r.lists[e]) items.push_back({id(s.item), s.score});
         lists[r.system] = std::move(items);
       }
       out << nlohmann::json{{"user", data.user_ids.at(static_cast<size_t>(ex.user))},
-                            {"target", data.item_ids.at(static_cast<size_t>(ex.target))},
+                            {"target", id(ex.target)},
                             {"history", std::move(history)},
                             {"lists", std::move(lists)}}
                  .dump()
@@ -226,6 +227,7 @@ void add_beta_sweep(AgentRecommender& agent, const std::vector<double>& betas, c
   const double served_beta = agent.beta_control().beta(), target_ms = agent.beta_control().target_ms();
   EvalOptions quiet = eval;
   quiet.throughput_batch = 0;
+  quiet.keep_lists = false;  // --lists holds the served β's lists only
   for (double beta : betas) {
     agent.reset_counts();
     agent.set_beta(beta);
