@@ -25,7 +25,8 @@ import random
 import sys
 
 WIDE, RANKED, THOUGHT, THOUGHT_RANKED = "fast_only", "fast_rank", "slow", "fast_rank_slow"
-# The observations the planner reads today (agent/agent_loop.h feature_vector).
+# Five of the observations the planner reads (agent/agent_loop.h feature_vector): the confidence of
+# fast_rec and the ranker, and the history length. The entropies, diversity and popularity are left out.
 PLANNER = ["fast_top", "fast_margin", "rank_top", "rank_margin", "log_length"]
 # New candidates: the knowledge graph around the last items, and how much the tools agree.
 NEW = ["knowledge_degree_last", "knowledge_degree_recent", "knowledge_outside_pool", "knowledge_outside_share",
@@ -230,7 +231,7 @@ def main():
         print(f"| {name} | {pearson(x, gain):+.4f} | {low:+.5f} | {high:+.5f} |")
     print(f"\nCross-fitted ridge regression of the gain, mean gain of the {args.share:.0%} of users it picks "
           f"(a random pick: {mean:+.5f}):\n")
-    for label, names in (("the planner's observations", PLANNER), ("those and the new candidates", PLANNER + NEW)):
+    for label, names in (("five of the planner's observations", PLANNER), ("those and the new candidates", PLANNER + NEW)):
         print(f"- {label}: {cross_fitted_pick(columns, gain, names, args.share, args.seed):+.5f}")
     if args.apply:
         test_columns, test_gain = read_lists(args.apply, neighbours)
@@ -239,7 +240,7 @@ def main():
               f"the {args.share:.0%} it picks (a random pick: {test_mean:+.5f}; raised "
               f"{sum(g > 0 for g in test_gain) / len(test_gain):.2%}, lowered "
               f"{sum(g < 0 for g in test_gain) / len(test_gain):.2%}):\n")
-        for label, names in (("the planner's observations", PLANNER),
+        for label, names in (("five of the planner's observations", PLANNER),
                              ("those and the new candidates", PLANNER + NEW)):
             pick = applied_pick(columns, gain, test_columns, test_gain, names, args.share)
             print(f"- {label}: {pick:+.5f}, {args.share * (pick - test_mean):+.5f} NDCG@10 over all test "
