@@ -37,4 +37,11 @@ double BetaController::mean_beta() const {
   return served_ > 0 ? beta_sum_ / static_cast<double>(served_) : beta_;
 }
 
+void validate_latency_target(double share, double step) {
+  if (!(share >= 0 && share <= 10))
+    throw_input_error("latency_target: must be in [0, 10] (a share of think_and_rec's cost), got {}", share);
+  if (!(step > 0 && std::isfinite(step)))
+    throw_input_error("latency_target_step: must be a positive number, got {}", step);
+}
+
 }  // namespace twistar

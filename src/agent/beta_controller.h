@@ -50,4 +50,9 @@ class BetaController {
 /// datasets' validation users, 0.27 gave 0.31x on Beauty and 0.22 gives 0.25-0.26x (docs/RESULTS.md).
 constexpr double kLatencyTargetShare = 0.22;
 
+/// The checks `eval` and `serve` share on a latency target (a share of think_and_rec's cost, in
+/// [0, 10]; 0 = β fixed) and its step (a finite number > 0); a bad value is an input error naming
+/// the option.
+void validate_latency_target(double share, double step);
+
 }  // namespace twistar

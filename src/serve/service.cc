@@ -48,10 +48,7 @@ void ServeOptions::validate() const {
   if (fast_beam < 1) throw_input_error("fast_beam: must be >= 1, got {}", fast_beam);
   if (rank_candidates < 1)
     throw_input_error("rank_candidates: must be >= 1, got {}", rank_candidates);
-  if (!(latency_target >= 0 && latency_target <= 10))
-    throw_input_error("latency_target: must be in [0, 10] (a share of think_and_rec's cost), got {}", latency_target);
-  if (!(latency_target_step > 0 && std::isfinite(latency_target_step)))
-    throw_input_error("latency_target_step: must be a positive number, got {}", latency_target_step);
+  validate_latency_target(latency_target, latency_target_step);
 }
 
 json error_body(const std::string& code, const std::string& message, const std::string& field) {

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <set>
@@ -14,6 +16,7 @@
 #include "agent/planner.h"
 #include "agent/routers.h"
 #include "agent/think_and_rec.h"
+#include "apps/pipeline.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/manifest.h"
@@ -294,6 +297,31 @@ TEST(BetaController, FixedWithoutATargetAndMovedByTheCostsWithOne) {
   for (auto* c : {&gentle, &brisk}) c->observe({30, 3, 25});
   EXPECT_NEAR(std::log(brisk.beta() / 0.05), 10.0 * std::log(gentle.beta() / 0.05), 1e-12);
   EXPECT_NEAR(std::log(brisk.beta() / 0.05), 1e-3 * (2.0 - 0.7 + 1.5), 1e-12);
+}
+
+// eval and serve refuse the same bad latency targets with the same message (serve's own check is in
+// tests/serve: ServeOptionsCheck).
+TEST(BetaController, EvalAndServeRefuseTheSameLatencyTargets) {
+  auto refuses = [](const std::function<void()>& f, const std::string& field) {
+    try {
+      f();
+      ADD_FAILURE() << "accepted a bad " << field;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(field + ":"), std::string::npos) << e.what();
+    }
+  };
+  EXPECT_NO_THROW(validate_latency_target(0, kLatencyTargetStep));
+  EXPECT_NO_THROW(validate_latency_target(kLatencyTargetShare, 1e-6));
+  for (double share : {-0.1, 10.5, std::nan("")})
+    refuses([&] { validate_latency_target(share, kLatencyTargetStep); }, "latency_target");
+  for (double step : {0.0, -1.0, std::numeric_limits<double>::infinity(), std::nan("")})
+    refuses([&] { validate_latency_target(kLatencyTargetShare, step); }, "latency_target_step");
+  // The eval stage checks before it loads anything (this run directory is empty).
+  testing::TempDir dir;
+  EvalStageOptions o;
+  o.systems = {"twistar"};
+  o.latency_target_step = std::numeric_limits<double>::infinity();
+  refuses([&] { run_eval_stage(rule_dataset(50), o, testing::small_context(), dir.path()); }, "latency_target_step");
 }
 
 TEST(AgentRecommender, ALatencyTargetHoldsTheMeanCostWhenTheTrafficDrifts) {
