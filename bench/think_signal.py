@@ -2,13 +2,19 @@
 """Which observations before the call predict what thinking after ranking gains, per user?
 
 Reads `twistar eval --lists` of a validation run with fast_only, fast_rank, slow and fast_rank_slow at
---list-length 50 (bench/think_signal.sh), and the run's knowledge/knowledge.tsv. The gain of a user is
+--list-length 50, fast_rank_slow being the ranker's order alone (--slow-thought-rank-weight 0;
+bench/think_signal.sh), and the run's knowledge/knowledge.tsv. The gain of a user is
 fast_rank_slow's NDCG@10 minus fast_rank's. For each candidate observation a router could read before
 calling think_and_rec, it prints the Pearson correlation with the gain and the mean gain of the users
 with the lowest and highest 12% of it; then the mean gain of the `share` of users a cross-fitted
 ridge regression of the gain picks (two folds: each user is scored by a model fitted on the other fold),
 on the observations the planner reads and on those plus the new candidates. A random router's pick has
 the mean gain. Standard library only (no numpy on the reference machine).
+
+Last, whether thinking's list could be combined better: a fusion that scores each candidate of the
+joined ranking and the thought's list by -(log(2 + its rank in fast_rank_slow) + w log(2 + its rank in
+slow)) (an absent item ranks 60), with w chosen on one fold's users from a grid and scored on the
+other's, against fast_rank_slow as it is.
 
 With --apply TEST_LISTS (the same systems' lists on the test split), the regression is fitted once on
 all of LISTS and applied to the test users, as a router fitted on validation would be: it reports the
@@ -170,8 +176,61 @@ def cross_fitted_pick(columns, gain, names, share, seed):
     return total / count
 
 
+FUSION_WEIGHTS = [0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5]
+ABSENT = 60
+
+
+def fusion_rows(row):
+    """(rank in fast_rank_slow, rank in slow) of each candidate and the target's index; None when
+    neither list holds the target (every fusion scores such a user 0)."""
+    lists, target = row["lists"], row["target"]
+    ranks = [{item: p for p, (item, _) in enumerate(lists[s])} for s in (THOUGHT_RANKED, THOUGHT)]
+    items = sorted(set(ranks[0]) | set(ranks[1]))
+    if target not in items:
+        return None
+    return [(ranks[0].get(i, ABSENT), ranks[1].get(i, ABSENT)) for i in items], items.index(target)
+
+
+def fusion_ndcg10(users, w):
+    """Mean NDCG@10 of the fusion with weight w on the thought's rank."""
+    total = 0.0
+    for u in users:
+        if u is None:
+            continue
+        rows, t = u
+        # Ties go to the better rank in fast_rank_slow, then in slow (as ThinkAndRec's fusion breaks them).
+        key = [(math.log(2 + a) + w * math.log(2 + b), a, b) for a, b in rows]
+        position = sum(1 for v in key if v < key[t])
+        if position < 10:
+            total += 1.0 / math.log2(position + 2)
+    return total / len(users)
+
+
+def fusion_report(users, seed, test_users=None):
+    """Cross-fitted: the weight chosen on each fold, scored on the other. With test_users: the weight
+    chosen on all of users, scored once on them."""
+    rng = random.Random(seed)
+    fold = [rng.random() < 0.5 for _ in users]
+    total, chosen = 0.0, []
+    for held in (True, False):
+        fit = [u for u, f in zip(users, fold) if f != held]
+        score = [u for u, f in zip(users, fold) if f == held]
+        w = max(FUSION_WEIGHTS, key=lambda v: fusion_ndcg10(fit, v))
+        chosen.append(w)
+        total += fusion_ndcg10(score, w) * len(score)
+    base = fusion_ndcg10(users, 0)
+    print(f"\nA fusion of the thought's list with the joined ranking (weight on the thought's rank chosen on one "
+          f"fold from {FUSION_WEIGHTS}, scored on the other; chosen {chosen[0]} and {chosen[1]}): NDCG@10 "
+          f"{total / len(users):.5f} against fast_rank_slow's {base:.5f} ({total / len(users) - base:+.5f})")
+    if test_users is not None:
+        w = max(FUSION_WEIGHTS, key=lambda v: fusion_ndcg10(users, v))
+        tb, tf = fusion_ndcg10(test_users, 0), fusion_ndcg10(test_users, w)
+        print(f"\nThe fusion's weight chosen on all these users ({w}) and applied once to the test users: NDCG@10 "
+              f"{tf:.5f} against fast_rank_slow's {tb:.5f} ({tf - tb:+.5f})")
+
+
 def read_lists(path, neighbours):
-    columns, gain = collections.defaultdict(list), []
+    columns, gain, fusion = collections.defaultdict(list), [], []
     with open(path) as f:
         for n, line in enumerate(f, start=1):
             try:
@@ -190,9 +249,10 @@ def read_lists(path, neighbours):
             for k, v in feats.items():
                 columns[k].append(v)
             gain.append(g)
+            fusion.append(fusion_rows(row))
     if not gain:
         sys.exit(f"{path}: no users")
-    return columns, gain
+    return columns, gain, fusion
 
 
 def applied_pick(columns, gain, test_columns, test_gain, names, share):
@@ -214,7 +274,7 @@ def main():
     ap.add_argument("--apply", metavar="TEST_LISTS", help="also score the regression fitted on LISTS on these users")
     args = ap.parse_args()
     neighbours = load_knowledge(args.knowledge)
-    columns, gain = read_lists(args.lists, neighbours)
+    columns, gain, fusion = read_lists(args.lists, neighbours)
     n = len(gain)
     mean = sum(gain) / n
     print(f"{n} users; mean gain of thinking after ranking {mean:+.5f} (NDCG@10); raised "
@@ -234,7 +294,7 @@ def main():
     for label, names in (("five of the planner's observations", PLANNER), ("those and the new candidates", PLANNER + NEW)):
         print(f"- {label}: {cross_fitted_pick(columns, gain, names, args.share, args.seed):+.5f}")
     if args.apply:
-        test_columns, test_gain = read_lists(args.apply, neighbours)
+        test_columns, test_gain, test_fusion = read_lists(args.apply, neighbours)
         test_mean = sum(test_gain) / len(test_gain)
         print(f"\nFitted on these {n} users and applied once to {len(test_gain)} test users: mean test gain of "
               f"the {args.share:.0%} it picks (a random pick: {test_mean:+.5f}; raised "
@@ -245,6 +305,7 @@ def main():
             pick = applied_pick(columns, gain, test_columns, test_gain, names, args.share)
             print(f"- {label}: {pick:+.5f}, {args.share * (pick - test_mean):+.5f} NDCG@10 over all test "
                   f"users against the random router")
+    fusion_report(fusion, args.seed, test_fusion if args.apply else None)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 # own training data; no test target is read), every user's lists from fast_only, fast_rank, slow and
 # fast_rank_slow at length 50 (`twistar eval --lists`), then bench/think_signal.py: how each observation
 # a router could read before think_and_rec correlates with thinking's per-user gain, and the gain of the
-# users a cross-fitted regression on those observations would pick. About 10-15 min per dataset.
+# users a cross-fitted regression on those observations would pick; and what a log-rank fusion of the
+# thought's list with the joined ranking adds (fast_rank_slow's lists here are the ranker's order alone,
+# --slow-thought-rank-weight 0; the fusion is the script's). About 10-15 min per dataset.
 #
 #   bench/think_signal.sh [dataset ...]    default: amazon2014_beauty amazon2014_sports amazon2014_toys
 #
@@ -25,7 +27,7 @@ lists_of() {  # dataset run split file: the four systems' lists (kept with REUSE
   [ -n "${REUSE:-}" ] && [ -f "$4" ] && return
   "$BIN" --quiet --threads "$THREADS" eval --data "$DATA/$1" --run "$2" --experiment "think_signal_$3_$1" \
     --split "$3" --list-length 50 --latency-requests 0 --throughput-batch 0 \
-    --systems fast_only,fast_rank,slow,fast_rank_slow --lists "$4"
+    --systems fast_only,fast_rank,slow,fast_rank_slow --slow-thought-rank-weight 0 --lists "$4"
 }
 
 for ds in "${datasets[@]}"; do

@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <numeric>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -31,6 +32,8 @@ void ThinkAndRecOptions::validate() const {
   if (!(fuse >= 0 && fuse < 1)) throw_input_error("think_and_rec fuse: must be in [0, 1), got {}", fuse);
   if (!(fuse_offset >= 0)) throw_input_error("think_and_rec fuse_offset: must be >= 0, got {}", fuse_offset);
   if (rerank_pool < 1) throw_input_error("think_and_rec rerank_pool: must be >= 1, got {}", rerank_pool);
+  if (!(thought_rank_weight >= 0 && std::isfinite(thought_rank_weight)))
+    throw_input_error("think_and_rec thought_rank_weight: must be a finite number >= 0, got {}", thought_rank_weight);
   if (propose > 0 && !ground.enabled())
     throw_input_error(
         "think_and_rec propose: proposed candidates are ranked by grounding; set a grounding weight or propose 0 "
@@ -41,7 +44,8 @@ void ThinkAndRecOptions::validate() const {
 nlohmann::json ThinkAndRecOptions::to_json() const {
   return {{"beam", beam}, {"samples", samples}, {"temperature", temperature}, {"seed", seed},
           {"grammar", grammar}, {"ground", ground.to_json()}, {"propose", propose},
-          {"fuse", fuse}, {"fuse_offset", fuse_offset}, {"rerank", rerank}, {"rerank_pool", rerank_pool}};
+          {"fuse", fuse}, {"fuse_offset", fuse_offset}, {"rerank", rerank}, {"rerank_pool", rerank_pool},
+          {"thought_rank_weight", thought_rank_weight}};
 }
 
 ThinkAndRecOptions ThinkAndRecOptions::greedy() {
@@ -86,6 +90,37 @@ Ranking merged_ranking(const std::unordered_map<ItemIndex, double>& merged, int6
 }
 
 }  // namespace
+
+Ranking fuse_ranks(const Ranking& ranked, const Ranking& own, double weight, int64_t k) {
+  const size_t n = static_cast<size_t>(std::max<int64_t>(k, 0));
+  if (weight <= 0) return Ranking(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(std::min(n, ranked.size())));
+  const size_t absent = std::max(ranked.size(), own.size()) + 10;
+  struct Entry {
+    ItemIndex item;
+    size_t in_ranked, in_own;
+    double key;
+  };
+  std::unordered_map<ItemIndex, size_t> at;
+  std::vector<Entry> entries;
+  for (size_t r = 0; r < ranked.size(); ++r)
+    if (at.emplace(ranked[r].item, entries.size()).second) entries.push_back({ranked[r].item, r, absent, 0});
+  for (size_t r = 0; r < own.size(); ++r) {
+    auto [it, added] = at.emplace(own[r].item, entries.size());
+    if (added) entries.push_back({own[r].item, absent, r, 0});
+    else entries[it->second].in_own = std::min(entries[it->second].in_own, r);
+  }
+  for (auto& e : entries)
+    e.key = std::log(2.0 + static_cast<double>(e.in_ranked)) + weight * std::log(2.0 + static_cast<double>(e.in_own));
+  const size_t keep = std::min(n, entries.size());
+  std::partial_sort(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(keep), entries.end(),
+                    [](const Entry& a, const Entry& b) {
+                      return std::tie(a.key, a.in_ranked, a.in_own) < std::tie(b.key, b.in_ranked, b.in_own);
+                    });
+  Ranking out;
+  out.reserve(keep);
+  for (size_t i = 0; i < keep; ++i) out.push_back({entries[i].item, static_cast<float>(-entries[i].key)});
+  return out;
+}
 
 Ranking fuse_rankings(const Ranking& ranked, const Ranking& own, double weight, double offset, int64_t k) {
   const size_t n = static_cast<size_t>(std::max<int64_t>(k, 0));
@@ -333,8 +368,11 @@ std::vector<Ranking> ThinkAndRec::after_ranking(const std::vector<const RequestS
     }
   }
   if (!pooled.empty()) {
-    auto ranked = rank_union(*rerank_fast_, *rerank_rank_, histories, retrieved, extra, k);
-    for (size_t j = 0; j < pooled.size(); ++j) out[pooled[j]] = std::move(ranked[j]);
+    // The ranking at the pool's length whatever k is, so a request's first k do not depend on k.
+    const int64_t length = std::max<int64_t>(k, options_.rerank_pool);
+    auto ranked = rank_union(*rerank_fast_, *rerank_rank_, histories, retrieved, extra, length);
+    for (size_t j = 0; j < pooled.size(); ++j)
+      out[pooled[j]] = fuse_ranks(ranked[j], extra[j], options_.thought_rank_weight, k);
   }
   return out;
 }

@@ -8,7 +8,8 @@
 // A request's samples are rows of one batch (one encoding, decoding and search pass for all of them);
 // each row has its own seed, so a request gets the same answer alone or beside others.
 // Called right after rank_candidates, the thought widens the ranking: its best 50 join fast_rec's
-// candidates and the ranker orders them all (rank_union; ThinkAndRecOptions::rerank).
+// candidates and the ranker orders them all (rank_union; ThinkAndRecOptions::rerank); that order is
+// then fused with the thought's own by log-rank (fuse_ranks; ThinkAndRecOptions::thought_rank_weight).
 //
 // The reasoning LM is trained by agent/reasoner_training.h; load_think_and_rec reads what it wrote to
 // run/<name>.
@@ -74,6 +75,11 @@ struct ThinkAndRecOptions {
   /// instead of the reciprocal-rank fusion: the thought widens the candidate set the ranker orders.
   bool rerank = true;
   int64_t rerank_pool = 50;
+  /// After re-ranking, the ranker's order over the joined pool (its best rerank_pool) is fused with
+  /// the thought's own list (fuse_ranks): the weight of the thought's log-rank against the ranking's
+  /// (0: the ranker's order alone). 0.3 was chosen on Beauty's validation users (docs/RESULTS.md,
+  /// "A fusion of the thought's list with the joined ranking").
+  double thought_rank_weight = 0.3;
   void validate() const;
   /// The search settings (for manifests that depend on them, e.g. the planner's episodes).
   nlohmann::json to_json() const;
@@ -110,6 +116,12 @@ ThoughtRankings think_and_rec_search(Reasoner& model, const PrefixTrie& trie, co
                                      const std::vector<Sequence>& histories, const ThinkAndRecOptions& options,
                                      int64_t k, bool exclude_history, bool rationale,
                                      const RationaleAids& aids = {});
+
+/// Log-rank fusion of two best-first lists: an item scores log(2 + its rank in `ranked`) + weight ·
+/// log(2 + its rank in `own`) (ranks from 0; an item a list lacks ranks 10 past the longer list's
+/// end), lowest first; ties go to the better rank in `ranked`, then in `own`. The best k, scored by
+/// minus that sum. Weight 0 gives `ranked`'s first k.
+Ranking fuse_ranks(const Ranking& ranked, const Ranking& own, double weight, int64_t k);
 
 /// Weighted reciprocal-rank fusion of two best-first lists: item score
 /// weight / (offset + rank in `ranked`) + (1 − weight) / (offset + rank in `own`), ranks from 1 and an

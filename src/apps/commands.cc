@@ -173,6 +173,10 @@ void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
                 "joined by the thought's best --slow-rerank-pool (off: the reciprocal-rank fusion)");
   sub->add_option("--slow-rerank-pool", e.slow.rerank_pool, "think_and_rec: the thought's items that join the ranking")
       ->check(CLI::PositiveNumber);
+  sub->add_option("--slow-thought-rank-weight", e.slow.thought_rank_weight,
+                  "think_and_rec after re-ranking: weight of the thought's log-rank against the ranking's in the "
+                  "final order (0 = the ranker's order alone)")
+      ->check(CLI::NonNegativeNumber);
   add_grounding_options(sub, e.slow.ground, "--slow");
   sub->add_flag("--slow-grammar,!--no-slow-grammar", e.slow.grammar,
                 "slow: keep rationales to the reasoning format (catalogue category and brand, a valid link)");

@@ -396,6 +396,30 @@ TEST(ThinkAndRecFusion, WeightsReciprocalRanksAndBreaksTiesByItem) {
   EXPECT_TRUE(fuse_rankings(ranked, own, 0.5, 10.0, 0).empty());
 }
 
+TEST(ThinkAndRecFusion, LogRanksWeighTheThoughtAgainstTheRanking) {
+  const Ranking ranked = {{1, 9.f}, {2, 8.f}, {3, 7.f}, {5, 6.f}}, own = {{3, -1.f}, {4, -2.f}, {1, -3.f}};
+  auto items = [](const Ranking& r) {
+    std::vector<ItemIndex> out;
+    for (const auto& s : r) out.push_back(s.item);
+    return out;
+  };
+  // Weight 0: the ranking's head.
+  EXPECT_EQ(items(fuse_ranks(ranked, own, 0.0, 3)), (std::vector<ItemIndex>{1, 2, 3}));
+  // An absent item ranks 14 (10 past the longer list). Weight 0.3: 1 → log 2 + 0.3 log 4, 3 → log 4 +
+  // 0.3 log 2, 2 → log 3 + 0.3 log 16, 5 → log 5 + 0.3 log 16, 4 → log 16 + 0.3 log 3.
+  auto fused = fuse_ranks(ranked, own, 0.3, 5);
+  EXPECT_EQ(items(fused), (std::vector<ItemIndex>{1, 3, 2, 5, 4}));
+  EXPECT_NEAR(fused[0].score, -(std::log(2.0) + 0.3 * std::log(4.0)), 1e-6);
+  // A heavy weight lets the thought's first item lead; its second, absent from the ranking, passes
+  // the ranking's second.
+  EXPECT_EQ(items(fuse_ranks(ranked, own, 3.0, 3)), (std::vector<ItemIndex>{3, 1, 4}));
+  // Weight 1: 1 and 3 (ranks 0, 2 and 2, 0) tie, and so do 2 and 4 (1, absent and absent, 1): the
+  // better rank in the ranking goes first.
+  EXPECT_EQ(items(fuse_ranks(ranked, own, 1.0, 4)), (std::vector<ItemIndex>{1, 3, 2, 4}));
+  EXPECT_TRUE(fuse_ranks(ranked, own, 0.3, 0).empty());
+  EXPECT_EQ(fuse_ranks(ranked, own, 0.3, 50).size(), 5u);  // every item once
+}
+
 /// think_and_rec that fuses its list with ranked candidates (weight 0.75 on the ranking).
 class FusingThink : public ScriptedTool {
  public:

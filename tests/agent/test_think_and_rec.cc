@@ -593,9 +593,23 @@ TEST(ThinkAndRec, AfterRankingWithARankerTheThoughtWidensTheRankedPool) {
   const Ranking retrieved = after.retrieved;
   rank->run_one(after, {5, 20});
   const Ranking answer = think->run_one(after, {5, 0}).items;
-  const Ranking expected = rank_union(*fast, *rank, {history}, {retrieved}, {own}, 5).at(0);
+  // The ranking at the pool's length, then fused with the thought's own list by log-rank.
+  const Ranking joined = rank_union(*fast, *rank, {history}, {retrieved}, {own}, 12).at(0);
+  const Ranking expected = fuse_ranks(joined, own, o.thought_rank_weight, 5);
   ASSERT_EQ(answer.size(), expected.size());
   for (size_t i = 0; i < answer.size(); ++i) EXPECT_EQ(answer[i].item, expected[i].item);
+  // Weight 0: the ranker's order alone.
+  ThinkAndRecOptions unfused = o;
+  unfused.thought_rank_weight = 0;
+  auto ranker_only = load_think_and_rec(run.dir.path(), run.ctx, unfused);
+  ranker_only->set_reranker(fast, rank);
+  RequestState plain;
+  plain.history = history;
+  fast->run_one(plain, {20, 0});
+  rank->run_one(plain, {5, 20});
+  const Ranking by_ranker = ranker_only->run_one(plain, {5, 0}).items;
+  ASSERT_EQ(by_ranker.size(), 5u);
+  for (size_t i = 0; i < by_ranker.size(); ++i) EXPECT_EQ(by_ranker[i].item, joined[i].item);
   // Switched off, the same tool fuses by reciprocal rank as before.
   o.rerank = false;
   auto fusing = load_think_and_rec(run.dir.path(), run.ctx, o);
