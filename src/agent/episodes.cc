@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <mutex>
 
 #include "core/compute_threads.h"
 #include "core/error.h"
@@ -137,14 +138,16 @@ EpisodeTable EpisodeTable::from_json(const nlohmann::json& j, const std::string&
 
 EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example>& examples, int k,
                                  size_t cost_requests, const std::function<RequestFeatures(const Sequence&)>& features,
-                                 bool progress) {
+                                 bool progress, size_t threads) {
   tools.check();
   EpisodeTable table;
   table.users.resize(examples.size());
   const size_t chunk = 256;
   Progress bar("planner episodes", examples.size(), progress);
-  for (size_t start = 0; start < examples.size(); start += chunk) {
-    const size_t end = std::min(examples.size(), start + chunk);
+  std::mutex tick_mutex;
+  // Each chunk fills its own users' episodes.
+  for_each_task((examples.size() + chunk - 1) / chunk, threads, [&](size_t c) {
+    const size_t start = c * chunk, end = std::min(examples.size(), start + chunk);
     auto states = [&] {
       std::vector<RequestState> s(end - start);
       for (size_t i = start; i < end; ++i) s[i - start].history = examples[i].history;
@@ -183,8 +186,9 @@ EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example
         u.stats[s] = observation_stats(lists[s]);
       }
     }
+    std::lock_guard<std::mutex> lock(tick_mutex);
     bar.tick(end - start);
-  }
+  });
   table.costs = measure_costs(tools, examples, k, cost_requests);
   return table;
 }

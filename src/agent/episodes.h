@@ -39,11 +39,12 @@ struct EpisodeTable {
   static EpisodeTable from_json(const nlohmann::json& j, const std::string& where);
 };
 
-/// Runs every tool outcome on the examples (batched) and times `cost_requests` of them one request
-/// at a time. `features` gives each history's request features.
+/// Runs every tool outcome on the examples (batched, in chunks spread over `threads` request threads:
+/// for_each_task) and times `cost_requests` of them one request at a time. `features` gives each
+/// history's request features; it must be safe to call concurrently.
 EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example>& examples, int k,
                                  size_t cost_requests, const std::function<RequestFeatures(const Sequence&)>& features,
-                                 bool progress);
+                                 bool progress, size_t threads = 1);
 
 /// The canonical plans (enum Plan, agent/agent_loop.h).
 const char* plan_name(int plan);

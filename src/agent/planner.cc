@@ -354,7 +354,8 @@ PlannerTrainResult train_planner(const Dataset& data, const Toolbox& tools, cons
   }
   if (!cached) {
     table = build_episode_table(tools, examples, k, options.cost_requests,
-                                [&](const Sequence& h) { return policy->request_features(h); }, control.progress);
+                                [&](const Sequence& h) { return policy->request_features(h); }, control.progress,
+                                static_cast<size_t>(ctx.resolved_threads()));
     result.episode_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto j = table.to_json();
     j["key"] = key;

@@ -350,6 +350,8 @@ nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& optio
   auto memo = std::make_shared<ThinkMemo>();
   EvalOptions eval = options.eval;
   eval.keep_lists = !options.lists.empty();
+  // --threads cores: the ranking passes spread their batches over that many request threads.
+  eval.rank_threads = static_cast<size_t>(ctx.resolved_threads());
   eval.before_timing = [memo] { memo->set_active(false); };
   auto evaluate_shared = [&](const Recommender& system, const EvalOptions& o) {
     memo->set_active(true);

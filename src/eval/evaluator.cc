@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <numeric>
 #include <random>
 #include <thread>
@@ -16,6 +17,7 @@ namespace twistar {
 void EvalOptions::validate() const {
   if (list_length < 10) throw_input_error("eval.list_length: must be >= 10, got {}", list_length);
   if (interleave_block == 0) throw_input_error("eval.interleave_block: must be >= 1");
+  if (rank_threads == 0) throw_input_error("eval.rank_threads: must be >= 1");
   if (throughput_batch > 0 && throughput_threads == 0)
     throw_input_error("eval.throughput_threads: must be >= 1 when throughput is measured");
 }
@@ -70,29 +72,31 @@ RecommendOptions recommend_options(const EvalOptions& options) {
   return ropts;
 }
 
-void rank_all(const Recommender& rec, const std::vector<Example>& examples,
-              const RecommendOptions& ropts, bool progress, std::vector<int>& ranks,
-              std::vector<Ranking>* lists) {
-  size_t batch = std::max<size_t>(1, rec.preferred_batch_size());
+void rank_all(const Recommender& rec, const std::vector<Example>& examples, const RecommendOptions& ropts,
+              size_t threads, bool progress, std::vector<int>& ranks, std::vector<Ranking>* lists) {
+  const size_t batch = std::max<size_t>(1, rec.preferred_batch_size());
+  const size_t batches = (examples.size() + batch - 1) / batch;
   Progress bar("eval " + rec.name(), examples.size(), progress);
   ranks.assign(examples.size(), 0);
   if (lists) lists->assign(examples.size(), {});
   const auto order = serving_order(examples.size(), rec.adapts_to_traffic());
-  std::vector<Sequence> histories;
-  for (size_t start = 0; start < examples.size(); start += batch) {
-    size_t end = std::min(examples.size(), start + batch);
-    histories.clear();
+  // Each batch writes its own examples' ranks and lists; the bar is ticked under a lock.
+  std::mutex tick_mutex;
+  auto rank_batch = [&](size_t b) {
+    const size_t start = b * batch, end = std::min(examples.size(), start + batch);
+    std::vector<Sequence> histories;
     for (size_t e = start; e < end; ++e) histories.push_back(examples[order[e]].history);
     auto rankings = rec.recommend(histories, ropts);
     if (rankings.size() != histories.size())
-      throw_error("{} returned {} rankings for {} histories", rec.name(), rankings.size(),
-                  histories.size());
+      throw_error("{} returned {} rankings for {} histories", rec.name(), rankings.size(), histories.size());
     for (size_t e = start; e < end; ++e) {
       ranks[order[e]] = rank_of(rankings[e - start], examples[order[e]].target);
       if (lists) (*lists)[order[e]] = std::move(rankings[e - start]);
     }
+    std::lock_guard<std::mutex> lock(tick_mutex);
     bar.tick(end - start);
-  }
+  };
+  for_each_task(batches, rec.adapts_to_traffic() ? 1 : threads, rank_batch);
 }
 
 LatencyStats time_requests(const Recommender& rec, const std::vector<Example>& examples,
@@ -108,8 +112,8 @@ LatencyStats time_requests(const Recommender& rec, const std::vector<Example>& e
   return summarize_latency(std::move(samples));
 }
 
-/// Users per second over `requests` evenly spaced examples in batches of `batch`, the batches dealt
-/// round-robin to `threads` request threads, each with one intra-op thread (the serving layout).
+/// Users per second over `requests` evenly spaced examples in batches of `batch`, the batches taken
+/// in turn by `threads` request threads, each with one intra-op thread (the serving layout).
 double measure_throughput(const Recommender& rec, const std::vector<Example>& examples,
                           const RecommendOptions& ropts, size_t requests, size_t batch,
                           size_t threads) {
@@ -123,12 +127,7 @@ double measure_throughput(const Recommender& rec, const std::vector<Example>& ex
   const ComputeThreadsGuard one_thread(1);
   rec.recommend(batches.front(), ropts);  // warm-up
   auto t0 = Clock::now();
-  std::vector<std::thread> workers;
-  for (size_t w = 0; w < threads; ++w)
-    workers.emplace_back([&, w] {
-      for (size_t b = w; b < batches.size(); b += threads) rec.recommend(batches[b], ropts);
-    });
-  for (auto& t : workers) t.join();
+  for_each_task(batches.size(), threads, [&](size_t b) { rec.recommend(batches[b], ropts); });
   return static_cast<double>(requests) / std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
@@ -141,7 +140,8 @@ EvalResult evaluate(const Recommender& recommender, const std::vector<Example>& 
   result.system = recommender.name();
   const RecommendOptions ropts = recommend_options(options);
   auto t0 = Clock::now();
-  rank_all(recommender, examples, ropts, options.progress, result.ranks, options.keep_lists ? &result.lists : nullptr);
+  rank_all(recommender, examples, ropts, options.rank_threads, options.progress, result.ranks,
+           options.keep_lists ? &result.lists : nullptr);
   result.eval_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   MetricAccumulator acc;
   for (int r : result.ranks) acc.add_rank(r);

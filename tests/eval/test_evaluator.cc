@@ -156,6 +156,55 @@ TEST(Evaluator, ASystemThatAdaptsToItsTrafficIsServedInARandomOrder) {
   }
 }
 
+// IndexOrder that fails on the batch holding a history that ends in `bad`.
+class FailsOn : public IndexOrder {
+ public:
+  explicit FailsOn(ItemIndex bad) : bad_(bad) {}
+  std::vector<Ranking> recommend(const std::vector<Sequence>& histories,
+                                 const RecommendOptions& o) const override {
+    for (const auto& h : histories)
+      if (!h.empty() && h.back() == bad_) throw InputError("history ends in the bad item");
+    return IndexOrder::recommend(histories, o);
+  }
+
+ private:
+  ItemIndex bad_;
+};
+
+TEST(Evaluator, TheRankingPassOnSeveralThreadsGivesEveryExampleItsOwnRankAndList) {
+  std::vector<Example> ex(41);
+  for (size_t i = 0; i < ex.size(); ++i) {
+    ex[i].history = {static_cast<ItemIndex>(i % 7), static_cast<ItemIndex>(2 * i)};
+    ex[i].target = static_cast<ItemIndex>((3 * i) % 30);
+  }
+  EvalOptions o;
+  o.latency_requests = 0;
+  o.throughput_batch = 0;
+  o.progress = false;
+  o.keep_lists = true;
+  const auto one = evaluate(IndexOrder(), ex, o);
+  o.rank_threads = 3;
+  const auto three = evaluate(IndexOrder(), ex, o);
+  EXPECT_EQ(three.ranks, one.ranks);
+  ASSERT_EQ(three.lists.size(), ex.size());
+  for (size_t i = 0; i < ex.size(); ++i) {
+    ASSERT_EQ(three.lists[i].size(), one.lists[i].size()) << i;
+    for (size_t r = 0; r < one.lists[i].size(); ++r) EXPECT_EQ(three.lists[i][r].item, one.lists[i][r].item) << i;
+  }
+  EXPECT_EQ(three.metrics, one.metrics);
+  // A system that adapts to its traffic is still served one batch after another, in the serving order.
+  NextItem serial(true), spread(true);
+  o.rank_threads = 1;
+  evaluate(serial, ex, o);
+  o.rank_threads = 4;
+  evaluate(spread, ex, o);
+  EXPECT_EQ(spread.asked, serial.asked);
+  // An error in one batch reaches the caller.
+  EXPECT_THROW(evaluate(FailsOn(30), ex, o), InputError);
+  o.rank_threads = 0;
+  EXPECT_THROW(evaluate(IndexOrder(), ex, o), InputError);
+}
+
 // Records (its name, the history's last item) of every request in a log shared with another system.
 class Logged : public Recommender {
  public:
