@@ -96,7 +96,13 @@ void rank_all(const Recommender& rec, const std::vector<Example>& examples, cons
     std::lock_guard<std::mutex> lock(tick_mutex);
     bar.tick(end - start);
   };
-  for_each_task(batches, rec.adapts_to_traffic() ? 1 : threads, rank_batch);
+  if (threads > 1 && rec.adapts_to_traffic()) {
+    // Served in order, each batch still computed as the spread passes compute theirs.
+    const ComputeThreadsGuard one_thread(1);
+    for_each_task(batches, 1, rank_batch);
+  } else {
+    for_each_task(batches, threads, rank_batch);
+  }
 }
 
 LatencyStats time_requests(const Recommender& rec, const std::vector<Example>& examples,

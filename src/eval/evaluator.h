@@ -30,8 +30,8 @@ struct EvalOptions {
   size_t throughput_threads = 2;
   /// The ranking pass: its batches spread over this many request threads of one intra-op thread each
   /// (for_each_task: small per-request tensors use the cores better that way). 1 = one thread at the
-  /// intra-op threads the caller set. A system that adapts to its traffic is always ranked on one
-  /// thread, in the serving order.
+  /// intra-op threads the caller set. A system that adapts to its traffic is ranked on one thread, in
+  /// the serving order (with one intra-op thread when this is > 1: the lists do not depend on it).
   size_t rank_threads = 1;
   /// Keep each example's returned list (EvalResult::lists; `twistar eval --lists`).
   bool keep_lists = false;

@@ -1,7 +1,11 @@
 #include <gtest/gtest.h>
 
-#include <atomic>
+#include <torch/torch.h>
 
+#include <atomic>
+#include <set>
+
+#include "core/compute_threads.h"
 #include "core/error.h"
 #include "data/split.h"
 #include "eval/baselines.h"
@@ -112,11 +116,13 @@ class NextItem : public Recommender {
       asked.push_back(h.back());
       out.push_back({{h.back() + 1, 1.0f}});
     }
+    intra_op.insert(torch::get_num_threads());
     return out;
   }
   size_t preferred_batch_size() const override { return 3; }
   bool adapts_to_traffic() const override { return adapts_; }
   mutable std::vector<ItemIndex> asked;
+  mutable std::set<int> intra_op;
 
  private:
   bool adapts_;
@@ -192,13 +198,18 @@ TEST(Evaluator, TheRankingPassOnSeveralThreadsGivesEveryExampleItsOwnRankAndList
     for (size_t r = 0; r < one.lists[i].size(); ++r) EXPECT_EQ(three.lists[i][r].item, one.lists[i][r].item) << i;
   }
   EXPECT_EQ(three.metrics, one.metrics);
-  // A system that adapts to its traffic is still served one batch after another, in the serving order.
+  // A system that adapts to its traffic is still served one batch after another, in the serving order,
+  // and on one intra-op thread as the spread passes are.
+  const ComputeThreadsGuard two(2);
   NextItem serial(true), spread(true);
   o.rank_threads = 1;
   evaluate(serial, ex, o);
   o.rank_threads = 4;
   evaluate(spread, ex, o);
   EXPECT_EQ(spread.asked, serial.asked);
+  EXPECT_EQ(serial.intra_op, std::set<int>{2});
+  EXPECT_EQ(spread.intra_op, std::set<int>{1});
+  EXPECT_EQ(torch::get_num_threads(), 2);
   // An error in one batch reaches the caller.
   EXPECT_THROW(evaluate(FailsOn(30), ex, o), InputError);
   o.rank_threads = 0;
