@@ -97,49 +97,6 @@ void add_complementarity(std::vector<EvalResult>& results) {
                100.0 * c["recovered_share_of_fast_misses"].get<double>());
 }
 
-
-/// The oracle router (an upper bound; it reads the targets): per user the best of the canonical plans
-/// evaluated (fast_only, fast_rank and slow; fast_rank_slow when it was), the cheapest (by mean latency)
-/// among ties. Its latency per user is the chosen plan's mean latency.
-std::optional<EvalResult> oracle_router(const std::vector<EvalResult>& results) {
-  std::array<const EvalResult*, kNumPlans> plans{};
-  for (const auto& r : results)
-    for (int p = 0; p < kNumPlans; ++p)
-      if (r.system == plan_name(p)) plans[p] = &r;
-  for (int p : {kPlanFastOnly, kPlanFastRank, kPlanSlow})
-    if (!plans[p] || plans[p]->ranks.empty()) return std::nullopt;
-  std::vector<int> present;
-  for (int p = 0; p < kNumPlans; ++p) {
-    if (!plans[p]) continue;
-    if (plans[p]->ranks.size() != plans[0]->ranks.size()) return std::nullopt;
-    present.push_back(p);
-  }
-  MetricAccumulator acc;
-  std::vector<double> latency;
-  std::array<double, kNumPlans> shares{};
-  double slow = 0;
-  for (size_t i = 0; i < plans[0]->ranks.size(); ++i) {
-    int best = 0;
-    for (int p : present) {
-      const double a = ndcg_at(plans[p]->ranks[i], 10), b = ndcg_at(plans[best]->ranks[i], 10);
-      if (a > b + 1e-12 || (std::abs(a - b) <= 1e-12 && plans[p]->latency.mean < plans[best]->latency.mean)) best = p;
-    }
-    acc.add_rank(plans[best]->ranks[i]);
-    latency.push_back(plans[best]->latency.mean);
-    shares[best] += 1;
-    slow += best == kPlanSlow || best == kPlanRankSlow;
-  }
-  EvalResult r;
-  r.system = "oracle";
-  r.metrics = acc.summary();
-  r.ranks = acc.ranks();
-  r.latency = summarize_latency(latency);
-  for (int p : present) r.extra["plan_shares"][plan_name(p)] = shares[p] / latency.size();
-  r.extra["slow_rate"] = slow / latency.size();
-  r.extra["latency_note"] = "per user, the chosen plan's mean latency";
-  return r;
-}
-
 /// The plan mix, slow-call rate, per-tool latency and training time of an agent system.
 void add_agent_extra(const AgentRecommender& agent, EvalResult& r, const fs::path& run_dir) {
   // Over every episode run: each user once, then the evenly spaced requests timed one at a time.
@@ -248,6 +205,50 @@ const std::vector<std::string>& serving_systems() {
 }
 
 }  // namespace
+
+std::optional<EvalResult> oracle_router(const std::vector<EvalResult>& results) {
+  std::array<const EvalResult*, kNumPlans> plans{};
+  for (const auto& r : results)
+    for (int p = 0; p < kNumPlans; ++p)
+      if (r.system == plan_name(p)) plans[p] = &r;
+  for (int p : {kPlanFastOnly, kPlanFastRank, kPlanSlow})
+    if (!plans[p] || plans[p]->ranks.empty()) return std::nullopt;
+  std::vector<int> present;
+  for (int p = 0; p < kNumPlans; ++p) {
+    if (!plans[p]) continue;
+    if (plans[p]->ranks.size() != plans[0]->ranks.size()) return std::nullopt;
+    present.push_back(p);
+  }
+  const bool timed = std::all_of(present.begin(), present.end(), [&](int p) { return plans[p]->latency.count > 0; });
+  MetricAccumulator acc;
+  std::vector<double> latency;
+  std::array<double, kNumPlans> shares{};
+  double slow = 0;
+  for (size_t i = 0; i < plans[0]->ranks.size(); ++i) {
+    int best = 0;
+    for (int p : present) {
+      const double a = ndcg_at(plans[p]->ranks[i], 10), b = ndcg_at(plans[best]->ranks[i], 10);
+      if (a > b + 1e-12 || (timed && std::abs(a - b) <= 1e-12 && plans[p]->latency.mean < plans[best]->latency.mean))
+        best = p;
+    }
+    acc.add_rank(plans[best]->ranks[i]);
+    latency.push_back(plans[best]->latency.mean);
+    shares[best] += 1;
+    slow += best == kPlanSlow || best == kPlanRankSlow;
+  }
+  EvalResult r;
+  r.system = "oracle";
+  r.metrics = acc.summary();
+  r.ranks = acc.ranks();
+  const double users = static_cast<double>(latency.size());
+  if (timed) {
+    r.latency = summarize_latency(std::move(latency));
+    r.extra["latency_note"] = "per user, the chosen plan's mean latency";
+  }
+  for (int p : present) r.extra["plan_shares"][plan_name(p)] = shares[p] / users;
+  r.extra["slow_rate"] = slow / users;
+  return r;
+}
 
 std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset& data,
                                          const fs::path& run_dir, const Context& ctx,

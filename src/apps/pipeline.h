@@ -129,6 +129,12 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
                                          const EvalStageOptions& options,
                                          std::shared_ptr<ThinkMemo> memo = nullptr);
 
+/// The oracle router (an upper bound: it reads the targets): per user the best of the canonical plans
+/// among `results` (fast_only, fast_rank and slow needed; fast_rank_slow when present), the cheaper
+/// among ties. Its latency per user is the chosen plan's mean latency, and it has none when a plan was
+/// not timed. nullopt when a needed plan is missing or the plans ranked different users.
+std::optional<EvalResult> oracle_router(const std::vector<EvalResult>& results);
+
 /// Evaluates the systems and writes run/eval/results.{json,md}; returns the results document.
 nlohmann::json run_eval_stage(const Dataset& data, const EvalStageOptions& options,
                               const Context& ctx, const std::filesystem::path& run_dir);
