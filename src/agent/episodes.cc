@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
-#include <mutex>
 
 #include "core/compute_threads.h"
 #include "core/error.h"
@@ -144,7 +143,6 @@ EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example
   table.users.resize(examples.size());
   const size_t chunk = 256;
   Progress bar("planner episodes", examples.size(), progress);
-  std::mutex tick_mutex;
   // Each chunk fills its own users' episodes.
   for_each_task((examples.size() + chunk - 1) / chunk, threads, [&](size_t c) {
     const size_t start = c * chunk, end = std::min(examples.size(), start + chunk);
@@ -186,7 +184,6 @@ EpisodeTable build_episode_table(const Toolbox& tools, const std::vector<Example
         u.stats[s] = observation_stats(lists[s]);
       }
     }
-    std::lock_guard<std::mutex> lock(tick_mutex);
     bar.tick(end - start);
   });
   table.costs = measure_costs(tools, examples, k, cost_requests);

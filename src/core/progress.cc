@@ -31,9 +31,18 @@ Progress::Progress(std::string label, size_t total, bool enabled)
 
 Progress::~Progress() { finish(); }
 
-void Progress::set_note(std::string note) { note_ = std::move(note); }
+void Progress::set_note(std::string note) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  note_ = std::move(note);
+}
+
+size_t Progress::done() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return done_;
+}
 
 void Progress::tick(size_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
   done_ += n;
   if (!enabled_) return;
   auto now = std::chrono::steady_clock::now();
@@ -70,6 +79,7 @@ void Progress::draw(bool final) {
 }
 
 void Progress::finish() {
+  std::lock_guard<std::mutex> lock(mutex_);
   if (finished_) return;
   finished_ = true;
   if (enabled_ && (tty_ || done_ > 0)) draw(true);

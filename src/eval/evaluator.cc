@@ -2,10 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <mutex>
 #include <numeric>
 #include <random>
-#include <thread>
 
 #include "core/compute_threads.h"
 #include "core/error.h"
@@ -80,8 +78,7 @@ void rank_all(const Recommender& rec, const std::vector<Example>& examples, cons
   ranks.assign(examples.size(), 0);
   if (lists) lists->assign(examples.size(), {});
   const auto order = serving_order(examples.size(), rec.adapts_to_traffic());
-  // Each batch writes its own examples' ranks and lists; the bar is ticked under a lock.
-  std::mutex tick_mutex;
+  // Each batch writes its own examples' ranks and lists.
   auto rank_batch = [&](size_t b) {
     const size_t start = b * batch, end = std::min(examples.size(), start + batch);
     std::vector<Sequence> histories;
@@ -93,7 +90,6 @@ void rank_all(const Recommender& rec, const std::vector<Example>& examples, cons
       ranks[order[e]] = rank_of(rankings[e - start], examples[order[e]].target);
       if (lists) (*lists)[order[e]] = std::move(rankings[e - start]);
     }
-    std::lock_guard<std::mutex> lock(tick_mutex);
     bar.tick(end - start);
   };
   if (threads > 1 && rec.adapts_to_traffic()) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/compute_threads.h"
+#include "core/progress.h"
 
 namespace twistar {
 namespace {
@@ -66,6 +67,12 @@ TEST(ForEachTask, RunsEveryTaskOnceOnThreadsOfOneIntraOpThreadAndRethrowsTheFirs
     EXPECT_EQ(torch::get_num_threads(), 2);
   }
   for_each_task(0, 2, [](size_t) { FAIL() << "no task to run"; });
+}
+
+TEST(ForEachTask, TasksTickOneProgressBarWithoutLosingSteps) {
+  Progress bar("tasks", 4000, false);
+  for_each_task(4000, 4, [&](size_t) { bar.tick(); });
+  EXPECT_EQ(bar.done(), 4000u);
 }
 
 }  // namespace
