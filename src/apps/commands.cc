@@ -63,14 +63,20 @@ void add_train_options(CLI::App* sub, TrainOptions& o, const std::string& prefix
   sub->add_option(flag("eval-every"), o.eval_every, model + " validation every N epochs");
 }
 
+/// The options of one sequential backbone (o.arch names it and prefixes its flags: --sasrec-dim, --bsarec-dim).
 void add_sasrec_options(CLI::App* sub, SasrecOptions& o) {
-  sub->add_option("--sasrec-dim", o.dim, "SASRec embedding width");
-  sub->add_option("--sasrec-layers", o.layers, "SASRec transformer blocks");
-  sub->add_option("--sasrec-heads", o.heads, "SASRec attention heads");
-  sub->add_option("--sasrec-dropout", o.dropout, "SASRec dropout on embeddings and residuals");
-  sub->add_option("--sasrec-attn-dropout", o.attn_dropout, "SASRec dropout on attention weights");
-  sub->add_option("--sasrec-max-len", o.max_len, "SASRec history length");
-  add_train_options(sub, o.train, "sasrec", "SASRec");
+  const std::string p = "--" + o.arch + "-", label = o.is_bsarec() ? "BSARec" : "SASRec";
+  sub->add_option(p + "dim", o.dim, label + " embedding width");
+  sub->add_option(p + "layers", o.layers, label + " blocks");
+  sub->add_option(p + "heads", o.heads, label + " attention heads");
+  sub->add_option(p + "dropout", o.dropout, label + " dropout on embeddings and residuals");
+  sub->add_option(p + "attn-dropout", o.attn_dropout, label + " dropout on attention weights");
+  sub->add_option(p + "max-len", o.max_len, label + " history length");
+  if (o.is_bsarec()) {
+    sub->add_option(p + "alpha", o.alpha, "BSARec weight of the frequency branch against attention");
+    sub->add_option(p + "freq-cutoff", o.freq_cutoff, "BSARec low band: DFT bins [0, c/2+1) of the window");
+  }
+  add_train_options(sub, o.train, o.arch, label);
 }
 
 void add_sidgen_options(CLI::App* sub, SidGeneratorOptions& o) {
@@ -151,7 +157,7 @@ void add_grounding_options(CLI::App* sub, GroundingWeights& g, const std::string
 }
 
 void add_eval_options(CLI::App* sub, EvalStageOptions& e, std::string& split) {
-  sub->add_option("--systems", e.systems, "Systems to evaluate (mostpop, swing, sasrec, fast_only, fast_rank, slow, "
+  sub->add_option("--systems", e.systems, "Systems to evaluate (mostpop, swing, sasrec, bsarec, fast_only, fast_rank, slow, "
                   "fast_rank_slow, router_random, router_threshold, twistar_sft, twistar, oracle)")
       ->delimiter(',');
   sub->add_option("--list-length", e.eval.list_length,
@@ -284,6 +290,10 @@ void add_ranker_options(CLI::App* sub, RankerOptions& o) {
   sub->add_option("--ranker-kind", o.kind, "Ranker: din (target attention + side features) or gbdt (XGBoost LambdaMART)")
       ->check(CLI::IsMember({"din", "gbdt"}));
   sub->add_option("--ranker-candidates", o.candidates, "fast_rec candidates per list (rank_candidates' default m)");
+  sub->add_option("--ranker-pool-backbone", o.pool_backbone,
+                  "Backbone's top items joined to fast_rec's in the pool the ranker orders (0 = none)");
+  sub->add_option("--ranker-pool-swing", o.pool_swing,
+                  "Swing's top items for the recent history joined to the pool (0 = none)");
   sub->add_option("--ranker-lists-per-user", o.lists_per_user, "Training lists per user (its last training prefixes)");
   sub->add_flag("!--ranker-no-sasrec", o.use_sasrec, "Do not read SASRec's logits as features");
   sub->add_flag("--ranker-add-missed-positive", o.add_missed_positive,
@@ -379,6 +389,7 @@ void register_info(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
 void register_train(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto data = std::make_shared<DataOptions>();
   auto sasrec = std::make_shared<SasrecOptions>();
+  auto bsarec = std::make_shared<SasrecOptions>(SasrecOptions::bsarec());
   auto sidgen = std::make_shared<SidGeneratorOptions>();
   auto ranker = std::make_shared<RankerOptions>();
   auto reasoner = std::make_shared<ReasonerTrainOptions>();
@@ -389,21 +400,24 @@ void register_train(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto force = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("train", "Train a model into the run directory (resumes if interrupted)");
   sub->add_option("model", *model,
-                  "Model to train: sasrec | sidgen (the SID generator; needs run/sid) | ranker "
+                  "Model to train: sasrec | bsarec (BSARec: attention beside a frequency filter) | sidgen "
+                  "(the SID generator; needs run/sid) | ranker "
                   "(rank_candidates; needs run/sidgen) | reasoner (think_and_rec's LM; needs run/sidgen and "
                   "run/knowledge) | planner (needs run/sidgen, run/ranker and run/reasoner)")
-      ->check(CLI::IsMember({"sasrec", "sidgen", "ranker", "reasoner", "planner"}));
+      ->check(CLI::IsMember({"sasrec", "bsarec", "sidgen", "ranker", "reasoner", "planner"}));
   sub->add_option("--run", *run, "Run directory");
   sub->add_flag("--force", *force, "Retrain even if the run directory has an up-to-date model");
   add_data_options(sub, *data, true);
   add_sasrec_options(sub, *sasrec);
+  add_sasrec_options(sub, *bsarec);
   add_sidgen_options(sub, *sidgen);
   add_ranker_options(sub, *ranker);
   add_reasoner_options(sub, *reasoner, *reasoner_name);
   add_planner_options(sub, *planner);
-  sub->callback([g, data, sasrec, sidgen, ranker, reasoner, reasoner_name, planner, model, run, force] {
+  sub->callback([g, data, sasrec, bsarec, sidgen, ranker, reasoner, reasoner_name, planner, model, run, force] {
     setup(*g);
     if (*model == "sasrec") sasrec->validate();
+    if (*model == "bsarec") bsarec->validate();
     if (*model == "sidgen") sidgen->validate();
     if (*model == "ranker") ranker->validate();
     if (*model == "reasoner") reasoner->validate();
@@ -419,6 +433,7 @@ void register_train(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
       return;
     }
     auto r = *model == "sasrec"   ? run_sasrec_stage(d, *sasrec, g->ctx, *run, !g->quiet, *force)
+             : *model == "bsarec" ? run_sasrec_stage(d, *bsarec, g->ctx, *run, !g->quiet, *force)
              : *model == "sidgen" ? run_sidgen_stage(d, *sidgen, g->ctx, *run, !g->quiet, *force)
              : *model == "ranker"
                  ? run_ranker_stage(d, *ranker, g->ctx, *run, !g->quiet, *force)

@@ -125,8 +125,8 @@ void add_agent_extra(const AgentRecommender& agent, EvalResult& r, const fs::pat
 /// at evaluation, e.g. a router, its build time).
 void add_training_extra(const std::string& name, const EvalStageOptions& options, const fs::path& run_dir,
                         double build_seconds, EvalResult& r) {
-  if (name == "sasrec" || name == "fast_only" || name == "fast_rank") {
-    auto m = Manifest::load(run_dir / (name == "sasrec" ? "sasrec" : name == "fast_only" ? "sidgen" : "ranker"));
+  if (name == "sasrec" || name == "bsarec" || name == "fast_only" || name == "fast_rank") {
+    auto m = Manifest::load(run_dir / (name == "fast_only" ? "sidgen" : name == "fast_rank" ? "ranker" : name));
     r.extra["train_seconds"] = m ? m->wall_seconds : 0.0;
     r.extra["best_epoch"] = m ? m->metrics.value("best_epoch", 0) : 0;
     if (name == "fast_only") r.extra["beam"] = options.fast.beam;
@@ -197,7 +197,7 @@ void add_latency_ratio(const std::map<std::string, std::unique_ptr<Recommender>>
 
 /// The systems make_system builds (oracle aside: it is computed from the others' ranks).
 const std::vector<std::string>& serving_systems() {
-  static const std::vector<std::string> names = {"mostpop",       "swing",          "sasrec",
+  static const std::vector<std::string> names = {"mostpop",       "swing",          "sasrec",         "bsarec",
                                                  "fast_only",     "fast_rank",      "slow",
                                                  "fast_rank_slow", "router_random", "router_threshold",
                                                  "twistar_sft",   "twistar"};
@@ -262,7 +262,8 @@ std::unique_ptr<Recommender> make_system(const std::string& name, const Dataset&
     return std::make_unique<SwingRecommender>(build_swing(train, data.num_items(), so),
                                               item_popularity(train, data.num_items()));
   }
-  if (name == "sasrec") return std::make_unique<SasrecRecommender>(load_sasrec(run_dir / "sasrec", ctx));
+  if (name == "sasrec" || name == "bsarec")
+    return std::make_unique<SasrecRecommender>(load_sasrec(run_dir / name, ctx), name);
   if (name == "fast_only")
     return std::make_unique<ToolRecommender>(load_fast_rec(run_dir, ctx, options.fast), "fast_only");
   // fast_rank and fast_rank_slow: fast_rec(m) then rank_candidates(m, k), m the ranker's default.

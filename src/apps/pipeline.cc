@@ -51,13 +51,14 @@ void record_inputs(const fs::path& dir, const std::map<std::string, std::string>
 TrainStageOutcome run_sasrec_stage(const Dataset& data, const SasrecOptions& options,
                                    const Context& ctx, const fs::path& run_dir, bool progress,
                                    bool force) {
-  fs::path dir = run_dir / "sasrec";
+  // Each architecture is its own stage: run/sasrec and run/bsarec.
+  fs::path dir = run_dir / options.arch;
   nlohmann::json config = options.to_json();
   config["seed"] = ctx.seed;
   config["num_items"] = data.num_items();
   std::map<std::string, std::string> inputs = {{"data", data.fingerprint()}};
   if (!force)
-    if (auto done = reusable_stage(dir, "sasrec", config, inputs)) return *done;
+    if (auto done = reusable_stage(dir, options.arch, config, inputs)) return *done;
   if (force && fs::exists(dir)) fs::remove_all(dir);
   TrainControl control;
   control.progress = progress;
@@ -108,7 +109,8 @@ TrainStageOutcome run_ranker_stage(const Dataset& data, const RankerOptions& opt
                                    const fs::path& run_dir, bool progress, bool force) {
   options.validate();
   const fs::path dir = run_dir / "ranker";
-  const fs::path sidgen_model = run_dir / "sidgen" / "model.pt", sasrec_model = run_dir / "sasrec" / "model.pt";
+  // The ranker reads the run's backbone (run/bsarec, else run/sasrec).
+  const fs::path sidgen_model = run_dir / "sidgen" / "model.pt", sasrec_model = backbone_dir(run_dir) / "model.pt";
   auto fast = load_fast_rec(run_dir, ctx);
   const bool has_sasrec = fs::exists(sasrec_model);
   if (options.use_sasrec && !has_sasrec)
@@ -124,7 +126,7 @@ TrainStageOutcome run_ranker_stage(const Dataset& data, const RankerOptions& opt
   TrainControl control;
   control.progress = progress;
   Sasrec sasrec{nullptr};
-  if (has_sasrec) sasrec = load_sasrec(run_dir / "sasrec", ctx);
+  if (has_sasrec) sasrec = load_sasrec(backbone_dir(run_dir), ctx);
   auto r = train_ranker(data, *fast, sasrec, options, ctx, dir, control);
   if (r.finished) {
     auto m = Manifest::load(dir);

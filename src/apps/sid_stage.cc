@@ -58,18 +58,19 @@ ContentEmbeddingOptions effective_content(const SidStageOptions& o, const Contex
   return c;
 }
 
-fs::path sasrec_dir(const fs::path& run_dir) { return run_dir / "sasrec"; }
+// The run's backbone (run/bsarec, else run/sasrec).
+fs::path sasrec_dir(const fs::path& run_dir) { return backbone_dir(run_dir); }
 
 void require_sasrec(const SidStageOptions& o, const fs::path& run_dir) {
   auto m = Manifest::load(sasrec_dir(run_dir));
-  if (!m || m->stage != "sasrec" || !fs::exists(sasrec_dir(run_dir) / "model.pt"))
+  if (!m || (m->stage != "sasrec" && m->stage != "bsarec") || !fs::exists(sasrec_dir(run_dir) / "model.pt"))
     throw_input_error(
-        "{}: no trained SASRec model; {} embeddings use its item table: run `twistar train sasrec "
-        "--run {}` first",
+        "{}: no trained sequential backbone; {} embeddings use its item table: run `twistar train "
+        "bsarec --run {}` (or `train sasrec`) first",
         sasrec_dir(run_dir).string(), o.embedding, run_dir.string());
 }
 
-// SASRec's item table as float rows (row = item index).
+// The backbone's item table as float rows (row = item index).
 EmbeddingMatrix sasrec_item_table(const fs::path& run_dir, const Context& ctx) {
   Sasrec model = load_sasrec(sasrec_dir(run_dir), ctx);
   torch::NoGradGuard no_grad;

@@ -23,7 +23,14 @@ std::vector<NextItemSequence> next_item_sequences(const Dataset& data, size_t ma
 
 std::vector<std::vector<size_t>> length_bucketed_batches(const std::vector<NextItemSequence>& seqs,
                                                          size_t batch_size, std::mt19937_64& rng) {
-  std::vector<size_t> order(seqs.size());
+  std::vector<size_t> lengths(seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) lengths[i] = seqs[i].inputs.size();
+  return length_bucketed_batches(lengths, batch_size, rng);
+}
+
+std::vector<std::vector<size_t>> length_bucketed_batches(const std::vector<size_t>& lengths,
+                                                         size_t batch_size, std::mt19937_64& rng) {
+  std::vector<size_t> order(lengths.size());
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), rng);
   const size_t block = batch_size * 50;
@@ -31,7 +38,7 @@ std::vector<std::vector<size_t>> length_bucketed_batches(const std::vector<NextI
   for (size_t b = 0; b < order.size(); b += block) {
     auto first = order.begin() + b, last = order.begin() + std::min(order.size(), b + block);
     std::stable_sort(first, last, [&](size_t x, size_t y) {
-      return seqs[x].inputs.size() < seqs[y].inputs.size();
+      return lengths[x] < lengths[y];
     });
     for (auto it = first; it < last; it += std::min<ptrdiff_t>(batch_size, last - it))
       batches.emplace_back(it, std::min(last, it + batch_size));

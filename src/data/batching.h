@@ -24,5 +24,8 @@ std::vector<NextItemSequence> next_item_sequences(const Dataset& data, size_t ma
 /// shuffle the batches. Deterministic for a given rng state.
 std::vector<std::vector<size_t>> length_bucketed_batches(const std::vector<NextItemSequence>& seqs,
                                                          size_t batch_size, std::mt19937_64& rng);
+/// The same over any items of the given lengths.
+std::vector<std::vector<size_t>> length_bucketed_batches(const std::vector<size_t>& lengths,
+                                                         size_t batch_size, std::mt19937_64& rng);
 
 }  // namespace twistar

@@ -6,8 +6,28 @@
 
 namespace twistar {
 
+namespace {
+FrequencyMixOptions mix_options(const SasrecOptions& o) {
+  return {o.dim, o.heads, o.layers, o.max_len, o.dropout, o.attn_dropout, o.alpha, o.freq_cutoff};
+}
+}  // namespace
+
+SasrecOptions SasrecOptions::bsarec() {
+  SasrecOptions o;
+  o.arch = "bsarec";
+  o.dropout = 0.5;
+  o.attn_dropout = 0.5;
+  o.train.lr = 5e-4;
+  o.train.batch_size = 256;
+  o.train.patience = 10;
+  return o;
+}
+
 void SasrecOptions::validate() const {
-  TransformerOptions{dim, heads, layers, 0, dropout, attn_dropout}.validate();
+  if (arch != "sasrec" && arch != "bsarec")
+    throw_input_error("arch: must be sasrec or bsarec, got '{}'", arch);
+  if (is_bsarec()) mix_options(*this).validate();
+  else TransformerOptions{dim, heads, layers, 0, dropout, attn_dropout}.validate();
   if (max_len < 1) throw_input_error("max_len: must be >= 1, got {}", max_len);
   train.validate();
 }
@@ -15,12 +35,21 @@ void SasrecOptions::validate() const {
 nlohmann::json SasrecOptions::to_json() const {
   nlohmann::json j = {{"dim", dim},         {"layers", layers},           {"heads", heads},
                       {"dropout", dropout}, {"attn_dropout", attn_dropout}, {"max_len", max_len}};
+  // SASRec's configuration stays as it was before the architectures, so its runs are reused.
+  if (is_bsarec()) {
+    j["arch"] = arch;
+    j["alpha"] = alpha;
+    j["freq_cutoff"] = freq_cutoff;
+  }
   train.add_to(j);
   return j;
 }
 
 SasrecOptions SasrecOptions::from_json(const nlohmann::json& j) {
   SasrecOptions o;
+  o.arch = j.value("arch", o.arch);
+  o.alpha = j.value("alpha", o.alpha);
+  o.freq_cutoff = j.value("freq_cutoff", o.freq_cutoff);
   o.dim = j.value("dim", o.dim);
   o.layers = j.value("layers", o.layers);
   o.heads = j.value("heads", o.heads);
@@ -39,15 +68,41 @@ SasrecImpl::SasrecImpl(int64_t num_items, const SasrecOptions& o)
       "item_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(num_items + 1, o.dim).padding_idx(0)));
   pos_emb_ = register_module("pos_emb", torch::nn::Embedding(o.max_len, o.dim));
   emb_drop_ = register_module("emb_drop", torch::nn::Dropout(o.dropout));
-  encoder_ = register_module(
-      "encoder", TransformerStack(TransformerOptions{o.dim, o.heads, o.layers, 0, o.dropout, o.attn_dropout}));
   torch::NoGradGuard no_grad;
-  torch::nn::init::normal_(item_emb_->weight, 0.0, 1.0 / std::sqrt(static_cast<double>(o.dim)));
+  if (o.is_bsarec()) {
+    emb_ln_ = register_module("emb_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim}).eps(1e-12)));
+    mix_ = register_module("mix", FrequencyMixStack(mix_options(o)));
+    // BERT's initialisation, as the reference model: N(0, 0.02) weights, zero biases.
+    for (auto& m : modules(/*include_self=*/false)) {
+      if (auto* lin = m->as<torch::nn::Linear>()) {
+        torch::nn::init::normal_(lin->weight, 0.0, 0.02);
+        torch::nn::init::zeros_(lin->bias);
+      }
+    }
+    torch::nn::init::normal_(item_emb_->weight, 0.0, 0.02);
+  } else {
+    encoder_ = register_module(
+        "encoder", TransformerStack(TransformerOptions{o.dim, o.heads, o.layers, 0, o.dropout, o.attn_dropout}));
+    torch::nn::init::normal_(item_emb_->weight, 0.0, 1.0 / std::sqrt(static_cast<double>(o.dim)));
+  }
   item_emb_->weight[0].zero_();
   torch::nn::init::normal_(pos_emb_->weight, 0.0, 0.02);
 }
 
+torch::Tensor SasrecImpl::bsarec_last_hidden(const torch::Tensor& tokens, const torch::Tensor& lengths) {
+  // Move each right-padded history to the end of the window's last L positions: the newest item sits
+  // at position max_len - 1, the item j steps back at max_len - 1 - j.
+  const int64_t L = tokens.size(1), W = max_len_;
+  if (L > W) throw_error("bsarec: sequence length {} exceeds max_len {}", L, W);
+  auto cols = torch::arange(L, tokens.options()).unsqueeze(0);
+  auto src = cols - (L - lengths.clamp_max(L)).unsqueeze(1);
+  auto window = tokens.gather(1, src.clamp(0, L - 1)).masked_fill(src.lt(0), 0);
+  auto x = emb_drop_(emb_ln_(item_emb_(window) + pos_emb_(cols + (W - L))));
+  return mix_(x, window.ne(0));
+}
+
 torch::Tensor SasrecImpl::encode(const torch::Tensor& tokens) {
+  if (!encoder_) throw_error("bsarec: encode() reads every position; use last_hidden()");
   const int64_t L = tokens.size(1);
   if (L > max_len_) throw_error("sasrec: sequence length {} exceeds max_len {}", L, max_len_);
   auto valid = tokens.ne(0);
@@ -60,6 +115,7 @@ torch::Tensor SasrecImpl::encode(const torch::Tensor& tokens) {
 torch::Tensor SasrecImpl::item_weights() { return item_emb_->weight.slice(0, 1); }
 
 torch::Tensor SasrecImpl::last_hidden(const torch::Tensor& tokens, const torch::Tensor& lengths) {
+  if (!encoder_) return bsarec_last_hidden(tokens, lengths);
   auto h = encode(tokens);
   auto idx = (lengths - 1).clamp_min(0).view({-1, 1, 1}).expand({h.size(0), 1, h.size(2)});
   return h.gather(1, idx).squeeze(1);
@@ -81,7 +137,10 @@ void pack_histories(const std::vector<Sequence>& histories, int64_t max_len, tor
   pack_last_items(histories, max_len, 1, 0, tokens, lengths);
 }
 
-SasrecRecommender::SasrecRecommender(Sasrec model) : model_(std::move(model)) { model_->eval(); }
+SasrecRecommender::SasrecRecommender(Sasrec model, std::string name)
+    : model_(std::move(model)), name_(std::move(name)) {
+  model_->eval();
+}
 
 std::vector<Ranking> SasrecRecommender::recommend(const std::vector<Sequence>& histories,
                                                   const RecommendOptions& options) const {

@@ -35,7 +35,11 @@ struct SasrecTrainResult {
 SasrecTrainResult train_sasrec(const Dataset& data, const SasrecOptions& options, const Context& ctx,
                                const std::filesystem::path& dir, const TrainControl& control = {});
 
-/// Loads the finished model of a stage directory.
+/// The run's sequential backbone, which SID embeddings and the ranker's features read: run/bsarec
+/// when it holds a finished model, else run/sasrec.
+std::filesystem::path backbone_dir(const std::filesystem::path& run_dir);
+
+/// Loads the finished model of a stage directory (sasrec or bsarec).
 Sasrec load_sasrec(const std::filesystem::path& dir, const Context& ctx);
 
 /// Validation NDCG@10 of a model over the validation split (history items excluded).

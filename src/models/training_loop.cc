@@ -275,10 +275,9 @@ double train_next_item_epoch(const std::string& name, torch::nn::Module& model,
   torch::manual_seed(ctx.seed + 7919ULL * epoch);
   auto batches = length_bucketed_batches(seqs, static_cast<size_t>(batch_size), rng);
   model.train();
-  Progress bar(fmt::format("{} epoch {}", name, epoch), batches.size(), progress);
-  double total = 0;
   auto device = torch_device(ctx);
-  for (const auto& b : batches) {
+  return step_batches(fmt::format("{} epoch {}", name, epoch), opt, batches, progress,
+                      [&](const std::vector<size_t>& b) {
     int64_t T = 0;
     for (size_t i : b) T = std::max<int64_t>(T, seqs[i].inputs.size());
     auto inputs = torch::full({static_cast<int64_t>(b.size()), T}, pad, torch::kLong);
@@ -290,7 +289,16 @@ double train_next_item_epoch(const std::string& name, torch::nn::Module& model,
         in[r][t] = seqs[b[r]].inputs[t] + offset;
         tg[r][t] = seqs[b[r]].targets[t] + offset;
       }
-    auto loss = loss_fn(inputs.to(device), targets.to(device));
+    return loss_fn(inputs.to(device), targets.to(device));
+  });
+}
+
+double step_batches(const std::string& label, torch::optim::Optimizer& opt,
+                    const std::vector<std::vector<size_t>>& batches, bool progress, const EpochBatchLoss& loss_fn) {
+  Progress bar(label, batches.size(), progress);
+  double total = 0;
+  for (const auto& b : batches) {
+    auto loss = loss_fn(b);
     opt.zero_grad();
     loss.backward();
     opt.step();

@@ -111,6 +111,14 @@ void pack_last_items(const std::vector<Sequence>& histories, int64_t max_len, in
 /// Computes a batch's loss from right-padded inputs and targets [B, T] (see train_next_item_epoch).
 using NextItemLoss = std::function<torch::Tensor(const torch::Tensor& inputs, const torch::Tensor& targets)>;
 
+/// The loss of one batch (indices into the caller's examples).
+using EpochBatchLoss = std::function<torch::Tensor(const std::vector<size_t>& batch)>;
+
+/// One pass over `batches`: an optimiser step on each batch's loss; returns the mean loss. `label`
+/// names the progress bar.
+double step_batches(const std::string& label, torch::optim::Optimizer& optimizer,
+                    const std::vector<std::vector<size_t>>& batches, bool progress, const EpochBatchLoss& loss);
+
 /// One epoch of next-item training over `seqs` in length-bucketed batches, seeded from ctx.seed and
 /// the epoch number. Tensors hold item + `offset`, `pad` where a sequence has ended; they are moved
 /// to ctx's device. Returns the mean batch loss. `name` labels the progress bar.

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "core/manifest.h"
 #include "data/split.h"
 #include "models/sasrec_trainer.h"
 #include "fixtures.h"
@@ -65,9 +66,9 @@ TEST(Sasrec, SaveLoadGivesIdenticalScores) {
   }
 }
 
-TEST(Sasrec, ResumeEqualsUninterruptedTraining) {
+// k epochs, a stop, then the rest equals one uninterrupted training, weights and curve.
+void expect_resume_equals_uninterrupted(SasrecOptions opts) {
   auto data = cycle_dataset(120);
-  auto opts = small_options();
   opts.train.epochs = 4;
   TrainControl quiet;
   quiet.progress = false;
@@ -90,6 +91,8 @@ TEST(Sasrec, ResumeEqualsUninterruptedTraining) {
   for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
 }
 
+TEST(Sasrec, ResumeEqualsUninterruptedTraining) { expect_resume_equals_uninterrupted(small_options()); }
+
 TEST(Sasrec, ScoreItemsEqualsTheFullScoresColumns) {
   torch::manual_seed(3);
   Sasrec model(30, small_options());
@@ -110,6 +113,64 @@ TEST(Sasrec, RejectsBadOptions) {
   o = small_options();
   o.train.lr = 0;
   EXPECT_THROW(o.validate(), InputError);
+}
+
+SasrecOptions small_bsarec_options() {
+  SasrecOptions o = small_options();
+  o.arch = "bsarec";
+  o.attn_dropout = 0.1;
+  return o;
+}
+
+TEST(Bsarec, LearnsDeterministicTransitionsAndLoadsFromItsStage) {
+  testing::TempDir tmp;
+  auto data = cycle_dataset();
+  TrainControl quiet;
+  quiet.progress = false;
+  auto opts = small_bsarec_options();
+  opts.train.epochs = 6;
+  auto r = train_sasrec(data, opts, small_context(), tmp.path(), quiet);
+  EXPECT_TRUE(r.finished);
+  EXPECT_GT(r.best_valid_ndcg10, 0.9);
+  EXPECT_EQ(Manifest::load(tmp.path())->stage, "bsarec");
+  auto loaded = load_sasrec(tmp.path(), small_context());
+  EXPECT_TRUE(loaded->is_bsarec());
+  RecommendOptions o;
+  o.k = 3;
+  auto out = SasrecRecommender(loaded, "bsarec").recommend({{4, 5, 6}, {28, 29}}, o);
+  EXPECT_EQ(out[0][0].item, 7);
+  EXPECT_EQ(out[1][0].item, 0);
+  auto again = SasrecRecommender(r.model).recommend({{4, 5, 6}, {28, 29}}, o);
+  EXPECT_FLOAT_EQ(out[0][0].score, again[0][0].score);
+}
+
+TEST(Bsarec, AHistoryScoresTheSameWhateverElseIsInItsBatch) {
+  torch::manual_seed(5);
+  Sasrec model(30, small_bsarec_options());
+  model->eval();
+  torch::NoGradGuard no_grad;
+  torch::Tensor tokens, lengths, one, one_len;
+  pack_histories({{1, 2, 3}, {7}, {4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16}}, 10, tokens, lengths);
+  pack_histories({{1, 2, 3}}, 10, one, one_len);
+  auto batch = model->score_last(tokens, lengths);
+  EXPECT_TRUE(torch::allclose(batch[0], model->score_last(one, one_len)[0], 1e-5, 1e-5));
+  auto items = torch::tensor({0, 5, 29, 3, 3, 11, 17, 2, 28}, torch::kLong).view({3, 3});
+  EXPECT_TRUE(torch::allclose(model->score_items(tokens, lengths, items), batch.gather(1, items), 1e-5, 1e-5));
+  EXPECT_THROW(model->encode(tokens), Error);
+}
+
+TEST(Bsarec, ResumeEqualsUninterruptedTraining) { expect_resume_equals_uninterrupted(small_bsarec_options()); }
+
+TEST(Bsarec, RejectsBadOptions) {
+  auto o = small_bsarec_options();
+  o.alpha = 1.5;
+  EXPECT_THROW(o.validate(), InputError);
+  o = small_bsarec_options();
+  o.arch = "gru";
+  EXPECT_THROW(o.validate(), InputError);
+  EXPECT_EQ(SasrecOptions::from_json(SasrecOptions::bsarec().to_json()).arch, "bsarec");
+  // SASRec's configuration is what it was before the architectures (its runs are reused).
+  EXPECT_FALSE(SasrecOptions().to_json().contains("arch"));
 }
 
 }  // namespace
