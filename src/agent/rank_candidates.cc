@@ -26,32 +26,126 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// SASRec logits of the first m candidates of each request [n * m] (0 for empty slots).
-std::vector<float> sasrec_candidate_logits(Sasrec& sasrec, const std::vector<Sequence>& histories,
-                                           const std::vector<Ranking>& candidates, int64_t m) {
+// A request's pool: candidates with the retrievers behind each and the backbone's logit of each.
+struct Pool {
+  Ranking items;
+  std::vector<uint8_t> from;
+  std::vector<float> logits;
+  std::unordered_map<ItemIndex, size_t> slot;
+
+  void add(ItemIndex item, float beam, uint8_t source) {
+    auto [it, fresh] = slot.emplace(item, items.size());
+    if (fresh) {
+      items.push_back({item, beam});
+      from.push_back(source);
+    } else {
+      from[it->second] |= source;
+    }
+  }
+};
+
+// Swing's top `k` items for the last `window` history items (summed similarity; history excluded).
+void add_swing_items(const RankSources& sources, const Sequence& history, int64_t window, int64_t k,
+                     float floor, Pool& pool) {
+  std::unordered_map<ItemIndex, float> score;
+  const size_t start = history.size() > static_cast<size_t>(window) ? history.size() - static_cast<size_t>(window) : 0;
+  for (size_t h = start; h < history.size(); ++h)
+    for (const auto& nb : sources.swing.neighbors(history[h])) score[nb.item] += nb.score;
+  for (ItemIndex h : history) score.erase(h);
+  std::vector<std::pair<float, ItemIndex>> best;
+  for (const auto& [item, v] : score) best.push_back({v, item});
+  const size_t keep = std::min(best.size(), static_cast<size_t>(k));
+  std::partial_sort(best.begin(), best.begin() + static_cast<std::ptrdiff_t>(keep), best.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  for (size_t i = 0; i < keep; ++i) pool.add(best[i].second, floor, kFromSwing);
+}
+
+// The backbone's top `k` items (history excluded) join each pool, with the pool's lowest beam score
+// until fast_rec scores them; then every pool item gets its logit. Scored in chunks, so memory
+// stays at chunk x catalogue.
+void add_backbone_items(Sasrec& model, const std::vector<Sequence>& histories, int64_t k,
+                        std::vector<Pool>& pools) {
   torch::NoGradGuard no_grad;
-  const size_t n = histories.size();
-  std::vector<float> out(n * static_cast<size_t>(m), 0.0f);
-  auto device = sasrec->item_weights().device();
-  const size_t chunk = 512;
+  auto device = model->item_weights().device();
+  const size_t n = histories.size(), chunk = 512;
   for (size_t s = 0; s < n; s += chunk) {
     const size_t e = std::min(n, s + chunk);
     std::vector<Sequence> part(histories.begin() + static_cast<std::ptrdiff_t>(s),
                                histories.begin() + static_cast<std::ptrdiff_t>(e));
     torch::Tensor tokens, lengths;
-    pack_histories(part, sasrec->max_len(), tokens, lengths);
-    auto idx = torch::zeros({static_cast<int64_t>(e - s), m}, torch::kLong);
-    auto ia = idx.accessor<int64_t, 2>();
-    for (size_t r = s; r < e; ++r)
-      for (size_t c = 0; c < std::min(candidates[r].size(), static_cast<size_t>(m)); ++c)
-        ia[static_cast<int64_t>(r - s)][static_cast<int64_t>(c)] = candidates[r][c].item;
-    auto got = sasrec->score_items(tokens.to(device), lengths.to(device), idx.to(device))
-                   .to(torch::kCPU, torch::kFloat)
-                   .contiguous();
-    const float* g = got.data_ptr<float>();
-    std::copy(g, g + got.numel(), out.begin() + static_cast<std::ptrdiff_t>(s * static_cast<size_t>(m)));
+    pack_histories(part, model->max_len(), tokens, lengths);
+    auto scores = model->score_last(tokens.to(device), lengths.to(device)).to(torch::kCPU, torch::kFloat).contiguous();
+    auto sa = scores.accessor<float, 2>();
+    if (k > 0) {
+      auto masked = scores.clone();
+      auto ma = masked.accessor<float, 2>();
+      for (size_t r = s; r < e; ++r)
+        for (ItemIndex h : histories[r]) ma[static_cast<int64_t>(r - s)][h] = -std::numeric_limits<float>::infinity();
+      auto top = std::get<1>(masked.topk(std::min<int64_t>(k, masked.size(1)), 1)).contiguous();
+      auto ta = top.accessor<int64_t, 2>();
+      for (size_t r = s; r < e; ++r) {
+        Pool& pool = pools[r];
+        const float low = pool.items.empty() ? 0.0f : pool.items.back().score;
+        for (int64_t j = 0; j < top.size(1); ++j) {
+          const auto item = static_cast<ItemIndex>(ta[static_cast<int64_t>(r - s)][j]);
+          if (std::isfinite(ma[static_cast<int64_t>(r - s)][item])) pool.add(item, low, kFromBackbone);
+        }
+      }
+    }
+    for (size_t r = s; r < e; ++r) {
+      Pool& pool = pools[r];
+      pool.logits.resize(pool.items.size());
+      for (size_t c = 0; c < pool.items.size(); ++c)
+        pool.logits[c] = sa[static_cast<int64_t>(r - s)][pool.items[c].item];
+    }
   }
-  return out;
+}
+
+// Each history's pool: its first m candidates, the backbone's and Swing's items (RankInputs), the
+// items fast_rec did not return scored by its generator, best first by that score.
+std::vector<Pool> build_pools(const RankInputs& in, const std::vector<Sequence>& histories,
+                              const std::vector<Ranking>& candidates, int64_t m) {
+  std::vector<Pool> pools(histories.size());
+  for (size_t r = 0; r < histories.size(); ++r) {
+    const auto& cand = candidates[r];
+    const size_t slots = std::min(cand.size(), static_cast<size_t>(m));
+    for (size_t c = 0; c < slots; ++c) pools[r].add(cand[c].item, cand[c].score, kFromFastRec);
+    if (in.pool_swing > 0) {
+      const float low = slots ? cand[slots - 1].score : 0.0f;
+      add_swing_items(*in.sources, histories[r], in.history, in.pool_swing, low, pools[r]);
+    }
+  }
+  if (in.sasrec) {
+    Sasrec model = in.sasrec;  // shares the module
+    add_backbone_items(model, histories, in.pool_backbone, pools);
+  }
+  if (in.fast) {
+    std::vector<std::vector<ItemIndex>> missing(histories.size());
+    for (size_t r = 0; r < pools.size(); ++r)
+      for (size_t c = 0; c < pools[r].items.size(); ++c)
+        if (!(pools[r].from[c] & kFromFastRec)) missing[r].push_back(pools[r].items[c].item);
+    const auto scores = in.fast->log_probs(histories, missing);
+    for (size_t r = 0; r < pools.size(); ++r)
+      for (size_t c = 0, j = 0; c < pools[r].items.size(); ++c)
+        if (!(pools[r].from[c] & kFromFastRec)) pools[r].items[c].score = scores[r][j++];
+  }
+  for (auto& pool : pools) {
+    // Best first by fast_rec's score, as fast_rec orders its own (ties to the lower item).
+    std::vector<size_t> order(pool.items.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      const auto &x = pool.items[a], &y = pool.items[b];
+      return x.score > y.score || (x.score == y.score && x.item < y.item);
+    });
+    Pool sorted;
+    for (size_t c : order) {
+      sorted.items.push_back(pool.items[c]);
+      sorted.from.push_back(pool.from[c]);
+      if (!pool.logits.empty()) sorted.logits.push_back(pool.logits[c]);
+    }
+    pool = std::move(sorted);
+  }
+  return pools;
 }
 
 // fast_rec(m) for many histories (history items excluded), in tool-sized batches.
@@ -92,33 +186,31 @@ RankLists make_rank_lists(const RankInputs& inputs, const std::vector<Sequence>&
                           int64_t m) {
   const int64_t n = static_cast<int64_t>(histories.size());
   const int64_t h = inputs.history;
+  const int64_t width = inputs.pool_width(m);
   RankLists lists;
   lists.history = torch::zeros({n, h}, torch::kLong);
-  lists.items = torch::full({n, m}, -1, torch::kLong);
-  lists.features = torch::zeros({n, m, kNumRankFeatures});
+  lists.items = torch::full({n, width}, -1, torch::kLong);
+  lists.features = torch::zeros({n, width, kNumRankFeatures});
   lists.label = torch::full({n}, -1, torch::kLong);
   if (n == 0) return lists;
-  std::vector<float> logits;
-  if (inputs.sasrec) {
-    Sasrec sasrec = inputs.sasrec;  // shares the module
-    logits = sasrec_candidate_logits(sasrec, histories, candidates, m);
-  }
+  const auto pools = build_pools(inputs, histories, candidates, m);
   auto ha = lists.history.accessor<int64_t, 2>();
   auto ia = lists.items.accessor<int64_t, 2>();
   auto la = lists.label.accessor<int64_t, 1>();
   float* fp = lists.features.data_ptr<float>();
   for (int64_t r = 0; r < n; ++r) {
     const auto& hist = histories[static_cast<size_t>(r)];
-    const auto& cand = candidates[static_cast<size_t>(r)];
+    const auto& pool = pools[static_cast<size_t>(r)];
     const int64_t keep = std::min<int64_t>(h, static_cast<int64_t>(hist.size()));
     for (int64_t j = 0; j < keep; ++j) ha[r][h - keep + j] = hist[hist.size() - static_cast<size_t>(keep - j)] + 1;
-    const size_t slots = std::min(cand.size(), static_cast<size_t>(m));
+    const size_t slots = std::min(pool.items.size(), static_cast<size_t>(width));
     for (size_t c = 0; c < slots; ++c) {
-      ia[r][static_cast<int64_t>(c)] = cand[c].item;
-      if (!targets.empty() && cand[c].item == targets[static_cast<size_t>(r)]) la[r] = static_cast<int64_t>(c);
+      ia[r][static_cast<int64_t>(c)] = pool.items[c].item;
+      if (!targets.empty() && pool.items[c].item == targets[static_cast<size_t>(r)]) la[r] = static_cast<int64_t>(c);
     }
-    rank_features(*inputs.sources, hist, static_cast<int>(h), cand, slots,
-                  logits.empty() ? nullptr : logits.data() + r * m, fp + r * m * kNumRankFeatures);
+    rank_features(*inputs.sources, hist, static_cast<int>(h), pool.items, slots,
+                  pool.logits.empty() ? nullptr : pool.logits.data(), fp + r * width * kNumRankFeatures,
+                  pool.from.data());
   }
   return lists;
 }
@@ -144,16 +236,14 @@ std::vector<Ranking> RankCandidates::rank(const std::vector<Sequence>& histories
   auto lists = make_rank_lists(inputs_, histories, candidates, {}, m);
   auto scores = score(lists).to(torch::kCPU, torch::kFloat).contiguous();
   auto sa = scores.accessor<float, 2>();
+  auto ia = lists.items.accessor<int64_t, 2>();
   for (size_t j = 0; j < histories.size(); ++j) {
-    const auto& cand = candidates[j];
-    std::vector<size_t> slots(std::min(cand.size(), static_cast<size_t>(m)));
-    std::iota(slots.begin(), slots.end(), 0);
     const int64_t row = static_cast<int64_t>(j);
-    std::stable_sort(slots.begin(), slots.end(), [&](size_t a, size_t b) {
-      return sa[row][static_cast<int64_t>(a)] > sa[row][static_cast<int64_t>(b)];
-    });
+    std::vector<int64_t> slots;
+    for (int64_t c = 0; c < lists.items.size(1) && ia[row][c] >= 0; ++c) slots.push_back(c);
+    std::stable_sort(slots.begin(), slots.end(), [&](int64_t a, int64_t b) { return sa[row][a] > sa[row][b]; });
     if (slots.size() > static_cast<size_t>(n)) slots.resize(static_cast<size_t>(n));
-    for (size_t s : slots) out[j].push_back({cand[s].item, sa[row][static_cast<int64_t>(s)]});
+    for (int64_t s : slots) out[j].push_back({static_cast<ItemIndex>(ia[row][s]), sa[row][s]});
   }
   return out;
 }
@@ -303,9 +393,9 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
                                const TrainControl& control) {
   o.validate();
   ctx.apply();
-  // Lists always carry SASRec's features when the run has one (so one cache serves both settings);
-  // a ranker that does not read SASRec sees them zeroed, as it will at inference.
+  // A ranker that does not read the backbone gets neither its features nor its items.
   const bool reads_sasrec = o.use_sasrec && sasrec;
+  if (!reads_sasrec) sasrec = Sasrec{nullptr};
   RankerTrainResult result;
   const int64_t m = o.candidates;
   SwingOptions swing;
@@ -321,8 +411,22 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
                                    {"sasrec", static_cast<bool>(sasrec)},
                                    {"fast_beam", fast.options().beam},
                                    {"fast_model", fast.fingerprint()},
+                                   {"pool_backbone", o.pool_backbone},
+                                   {"pool_swing", o.pool_swing},
                                    {"sasrec_model", sasrec ? module_fingerprint(*sasrec) : ""}};
   const fs::path lists_path = dir / "lists.pt", lists_meta = dir / "lists.json";
+  // The training loop's fast_rec, not owned: it outlives the lists.
+  const std::shared_ptr<const FastRec> fast_ref(&fast, [](const FastRec*) {});
+  auto pool_inputs = [&](std::shared_ptr<const RankSources> sources) {
+    RankInputs in;
+    in.sources = std::move(sources);
+    in.sasrec = sasrec;
+    in.history = o.history;
+    in.fast = fast_ref;
+    in.pool_backbone = o.pool_backbone;
+    in.pool_swing = o.pool_swing;
+    return in;
+  };
   RankLists train, valid;
   auto t0 = Clock::now();
   auto valid_sources = std::make_shared<RankSources>(build_rank_sources(data, training_parts(data), swing));
@@ -353,7 +457,7 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
         targets.push_back(s[static_cast<size_t>(cut)]);
       }
       if (histories.empty()) break;
-      RankInputs in{std::make_shared<RankSources>(build_rank_sources(data, before, swing)), sasrec, o.history};
+      RankInputs in = pool_inputs(std::make_shared<RankSources>(build_rank_sources(data, before, swing)));
       auto cands = fast_candidates(fast, histories, m, fmt::format("ranker lists (prefix {})", d), control.progress);
       for (size_t r = 0; r < cands.size(); ++r) {
         auto& c = cands[r];
@@ -381,7 +485,7 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
       histories.push_back(e.history);
       targets.push_back(e.target);
     }
-    valid = make_rank_lists({valid_sources, sasrec, o.history}, histories,
+    valid = make_rank_lists(pool_inputs(valid_sources), histories,
                             fast_candidates(fast, histories, m, "ranker lists (validation)", control.progress),
                             targets, m);
     torch::serialize::OutputArchive a;
@@ -396,17 +500,18 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
     result.list_seconds = seconds_since(t0);
   }
   if (train.size() == 0) throw_input_error("{}: fast_rec found no training target; cannot train a ranker", data.name);
-  if (!reads_sasrec)
-    for (auto* part : {&train, &valid})
-      part->features.narrow(2, kFirstSasrecFeature, kNumRankFeatures - kFirstSasrecFeature).zero_();
   result.train_lists = train.size();
   result.valid_lists = valid.size();
   result.valid_hit_rate = valid.label.ge(0).to(torch::kDouble).mean().item<double>();
-  auto fast_order = torch::arange(m, torch::kFloat).neg().expand({valid.size(), m});
+  // The pools are in fast_rec's order (its own candidates first by beam score, the others by the
+  // score its generator gives them).
+  const int64_t width = valid.items.size(1);
+  auto fast_order = torch::arange(width, torch::kFloat).neg().expand({valid.size(), width});
   result.fast_valid_ndcg10 = rank_lists_ndcg10(fast_order.masked_fill(valid.items.lt(0), -1e9), valid.label);
-  spdlog::info("ranker: {} training lists, {} validation lists (fast_rec({}) found {:.1f}% of the validation "
-               "targets; its order scores NDCG@10 {:.4f})",
-               result.train_lists, result.valid_lists, m, 100.0 * result.valid_hit_rate, result.fast_valid_ndcg10);
+  spdlog::info("ranker: {} training lists, {} validation lists (the pools of fast_rec({}) and {} backbone and {} "
+               "Swing items held {:.1f}% of the validation targets; fast_rec's order scores NDCG@10 {:.4f})",
+               result.train_lists, result.valid_lists, m, sasrec ? o.pool_backbone : 0, o.pool_swing,
+               100.0 * result.valid_hit_rate, result.fast_valid_ndcg10);
   valid_sources->save(dir / "sources.pt");
 
   nlohmann::json config = o.to_json();
@@ -414,6 +519,8 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
   config["num_items"] = data.num_items();
   config["num_features"] = kNumRankFeatures;
   config["reads_sasrec"] = reads_sasrec;
+  // Which of the run's backbones the SASRec features came from.
+  if (reads_sasrec && sasrec->is_bsarec()) config["backbone"] = "bsarec";
   config["lists"] = lists_identity;
   auto fit = fit_ranker(train, valid, data.num_items(), o, ctx, dir, config,
                         reads_sasrec ? sasrec->item_weights().detach().cpu() : torch::Tensor(), control);
@@ -434,12 +541,21 @@ std::shared_ptr<RankCandidates> load_rank_candidates(const fs::path& run_dir, co
     throw_input_error("{}: no finished ranker stage; run `twistar train ranker --run {}` first",
                       dir.string(), run_dir.string());
   auto o = RankerOptions::from_json(man->config);
+  const int features = man->config.value("num_features", 13);
+  if (features != kNumRankFeatures)
+    throw_input_error("{}: the ranker reads {} features and this build writes {}; retrain it with "
+                      "`twistar train ranker --force --run {}`",
+                      dir.string(), features, kNumRankFeatures, run_dir.string());
   RankInputs in;
   in.sources = std::make_shared<RankSources>(RankSources::load(dir / "sources.pt"));
   in.history = o.history;
-  if (man->config.value("reads_sasrec", false)) in.sasrec = load_sasrec(run_dir / "sasrec", ctx);
+  in.pool_backbone = o.pool_backbone;
+  in.pool_swing = o.pool_swing;
+  if (o.pool_backbone > 0 || o.pool_swing > 0) in.fast = load_fast_rec(run_dir, ctx);
+  const std::string backbone = man->config.value("backbone", "sasrec");
+  if (man->config.value("reads_sasrec", false)) in.sasrec = load_sasrec(run_dir / backbone, ctx);
   if (in.sasrec && in.sasrec->num_items() != in.sources->num_items())
-    throw_input_error("{}: the ranker and run/sasrec were trained on different item sets", dir.string());
+    throw_input_error("{}: the ranker and run/{} were trained on different item sets", dir.string(), backbone);
   if (o.kind == "gbdt")
     return std::make_shared<RankCandidates>(
         in, std::make_shared<const GbdtRanker>(GbdtRanker::load(dir / "gbdt.json", 1)), o.candidates);

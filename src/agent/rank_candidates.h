@@ -1,7 +1,9 @@
-// rank_candidates(m, n): the middle path. Re-scores the first m candidates of the request's prior
-// fast_rec call with the ranker (DIN or gradient-boosted trees, models/ranker.h) and returns the
-// best n. Without a prior fast_rec the call is invalid: the observation carries the error and the
-// request is left as it was.
+// rank_candidates(m, n): the middle path. Re-scores a pool with the ranker (DIN or gradient-boosted
+// trees, models/ranker.h) and returns the best n: the first m candidates of the request's prior
+// fast_rec call, joined by the other cheap retrievers the run has (the backbone's top items, the
+// items Swing links most to the recent history; RankerOptions::pool_*), each candidate carrying
+// which retrievers proposed it. Without a prior fast_rec the call is invalid: the observation
+// carries the error and the request is left as it was.
 //
 // Training (train_ranker): fast_rec(m) runs on each user's last `lists_per_user` training prefixes;
 // the true next item is the positive and the other candidates are the negatives (lists whose beam
@@ -28,13 +30,22 @@ namespace twistar {
 /// Everything a ranker reads besides its own weights.
 struct RankInputs {
   std::shared_ptr<const RankSources> sources;
-  /// Null when the ranker does not read SASRec.
+  /// Null when the ranker does not read SASRec (the run's backbone).
   Sasrec sasrec{nullptr};
   int64_t history = 20;
+  /// Scores the pool's items that fast_rec did not return (null: they get the list's lowest beam
+  /// score).
+  std::shared_ptr<const FastRec> fast;
+  /// The backbone's (when `sasrec` is set) and Swing's shares of the pool.
+  int64_t pool_backbone = 0, pool_swing = 0;
+
+  /// Slots of a list: m fast_rec candidates and the other retrievers' shares.
+  int64_t pool_width(int64_t m) const { return m + (sasrec ? pool_backbone : 0) + pool_swing; }
 };
 
-/// Candidate lists for histories: the first m candidates, their features and the slot of each target
-/// (targets may be empty: labels are then -1).
+/// Candidate lists for histories: the pool of the first m candidates and the other retrievers' items
+/// (best first by fast_rec's score), their features and the slot of each target (targets may be
+/// empty: labels are then -1).
 RankLists make_rank_lists(const RankInputs& inputs, const std::vector<Sequence>& histories,
                           const std::vector<Ranking>& candidates, const std::vector<ItemIndex>& targets,
                           int64_t m);
@@ -51,7 +62,8 @@ class RankCandidates : public Tool {
   int64_t default_m() const { return default_m_; }
   /// Scores [N, M] of candidate lists.
   torch::Tensor score(const RankLists& lists) const;
-  /// The best n of each history's first m candidates by the ranker's score (the call's core).
+  /// The best n of each history's pool (its first m candidates and the other retrievers' items) by
+  /// the ranker's score (the call's core).
   std::vector<Ranking> rank(const std::vector<Sequence>& histories, const std::vector<Ranking>& candidates,
                             int64_t m, int64_t n) const;
 

@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 const char* const kRankFeatureNames[kNumRankFeatures] = {
     "beam_logp",    "beam_gap",          "log_rank",          "swing_sum",   "swing_max",
     "swing_last",   "log_popularity",    "brand_share",       "leaf_share",  "top_share",
-    "sasrec_logit", "sasrec_gap",        "sasrec_log_rank"};
+    "sasrec_logit", "sasrec_gap",        "sasrec_log_rank",   "from_fast_rec", "from_backbone",
+    "from_swing"};
 
 namespace {
 
@@ -119,7 +120,8 @@ RankSources RankSources::load(const fs::path& path) {
 }
 
 void rank_features(const RankSources& sources, const Sequence& history, int history_window,
-                   const Ranking& candidates, size_t m, const float* sasrec_logits, float* out) {
+                   const Ranking& candidates, size_t m, const float* sasrec_logits, float* out,
+                   const uint8_t* from) {
   m = std::min(m, candidates.size());
   std::fill(out, out + m * kNumRankFeatures, 0.0f);
   if (m == 0) return;
@@ -175,6 +177,10 @@ void rank_features(const RankSources& sources, const Sequence& history, int hist
         better += sasrec_logits[o] > sasrec_logits[c] || (sasrec_logits[o] == sasrec_logits[c] && o < c);
       f[12] = std::log1p(static_cast<float>(better));
     }
+    const uint8_t source = from ? from[c] : static_cast<uint8_t>(kFromFastRec);
+    f[13] = (source & kFromFastRec) ? 1.0f : 0.0f;
+    f[14] = (source & kFromBackbone) ? 1.0f : 0.0f;
+    f[15] = (source & kFromSwing) ? 1.0f : 0.0f;
   }
 }
 

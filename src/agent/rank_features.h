@@ -11,7 +11,8 @@
 //   log(1 + training popularity);
 //   the share of recent history items with the candidate's brand, leaf category and top category;
 //   SASRec (when the run has one): the candidate's logit, its gap to the best candidate's, and
-//   log(1 + its rank among the candidates by that logit).
+//   log(1 + its rank among the candidates by that logit);
+//   which retrievers put it in the pool: fast_rec, the backbone's top items, Swing's (0 or 1 each).
 #pragma once
 
 #include <filesystem>
@@ -24,10 +25,13 @@
 
 namespace twistar {
 
-inline constexpr int kNumRankFeatures = 13;
+inline constexpr int kNumRankFeatures = 16;
 extern const char* const kRankFeatureNames[kNumRankFeatures];
 /// Index of the first SASRec feature (zero when the run has no SASRec).
 inline constexpr int kFirstSasrecFeature = 10;
+
+/// The retrievers behind a pool candidate, as bits.
+enum PoolSource : uint8_t { kFromFastRec = 1, kFromBackbone = 2, kFromSwing = 4 };
 
 /// The item statistics behind the features.
 struct RankSources {
@@ -48,8 +52,10 @@ RankSources build_rank_sources(const Dataset& data, const std::vector<Sequence>&
                                const SwingOptions& swing);
 
 /// Features of the first `m` candidates for one request into out[m * kNumRankFeatures] (row per
-/// candidate). `sasrec_logits` holds one logit per candidate, or is null (features then zero).
+/// candidate). `sasrec_logits` holds one logit per candidate, or is null (features then zero);
+/// `from` one PoolSource mask per candidate, or is null (all from fast_rec).
 void rank_features(const RankSources& sources, const Sequence& history, int history_window,
-                   const Ranking& candidates, size_t m, const float* sasrec_logits, float* out);
+                   const Ranking& candidates, size_t m, const float* sasrec_logits, float* out,
+                   const uint8_t* from = nullptr);
 
 }  // namespace twistar

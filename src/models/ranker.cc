@@ -26,6 +26,8 @@ void RankerOptions::validate() const {
     throw_input_error("ranker attention_hidden/hidden: must be >= 1, got {}/{}", attention_hidden, hidden);
   if (dropout < 0 || dropout >= 1) throw_input_error("ranker dropout: must be in [0, 1), got {}", dropout);
   if (candidates < 2) throw_input_error("ranker candidates: must be >= 2, got {}", candidates);
+  if (pool_backbone < 0 || pool_swing < 0)
+    throw_input_error("ranker pool_backbone/pool_swing: must be >= 0, got {}/{}", pool_backbone, pool_swing);
   if (lists_per_user < 1) throw_input_error("ranker lists_per_user: must be >= 1, got {}", lists_per_user);
   if (gbdt_rounds < 1) throw_input_error("ranker gbdt_rounds: must be >= 1, got {}", gbdt_rounds);
   if (gbdt_depth < 1) throw_input_error("ranker gbdt_depth: must be >= 1, got {}", gbdt_depth);
@@ -41,6 +43,8 @@ nlohmann::json RankerOptions::to_json() const {
                       {"hidden", hidden},
                       {"dropout", dropout},
                       {"candidates", candidates},
+                      {"pool_backbone", pool_backbone},
+                      {"pool_swing", pool_swing},
                       {"lists_per_user", lists_per_user},
                       {"use_sasrec", use_sasrec},
                       {"add_missed_positive", add_missed_positive},
@@ -61,6 +65,9 @@ RankerOptions RankerOptions::from_json(const nlohmann::json& j) {
   get("hidden", o.hidden);
   get("dropout", o.dropout);
   get("candidates", o.candidates);
+  // A ranker written before the pools ordered fast_rec's candidates alone.
+  o.pool_backbone = j.value("pool_backbone", 0);
+  o.pool_swing = j.value("pool_swing", 0);
   get("lists_per_user", o.lists_per_user);
   get("use_sasrec", o.use_sasrec);
   get("add_missed_positive", o.add_missed_positive);

@@ -33,6 +33,12 @@ struct RankerOptions {
   double dropout = 0.2;
   /// Candidates per list (fast_rec's k when building lists; rank_candidates' default m).
   int64_t candidates = 50;
+  /// The pool the ranker orders: fast_rec's first m candidates joined by the backbone's top
+  /// `pool_backbone` items (when the ranker reads it) and the `pool_swing` items Swing links most
+  /// to the recent history (0 = leave that retriever out). So the ranker's recall is the union's,
+  /// not fast_rec's alone.
+  int64_t pool_backbone = 50;
+  int64_t pool_swing = 20;
   /// Training lists per user: fast_rec on the user's last this-many training prefixes.
   int lists_per_user = 3;
   /// Read SASRec's logits as features when the run has a SASRec stage.

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "fixtures.h"
 #include "model_fixtures.h"
+#include "models/sasrec.h"
 #include "models/sid_generator_trainer.h"
 #include "test_util.h"
 
@@ -65,8 +66,17 @@ TEST(RankFeatures, SwingPopularityAndOverlapFollowTheData) {
   EXPECT_FLOAT_EQ(a[8], 0.0f);
   EXPECT_FLOAT_EQ(a[9], 1.0f);
   EXPECT_FLOAT_EQ(b[7], 0.0f);
-  // No SASRec: its features stay zero.
-  for (int k = kFirstSasrecFeature; k < kNumRankFeatures; ++k) EXPECT_EQ(a[k], 0.0f);
+  // No SASRec: its features stay zero; without sources every candidate came from fast_rec.
+  for (int k = kFirstSasrecFeature; k < kFirstSasrecFeature + 3; ++k) EXPECT_EQ(a[k], 0.0f);
+  EXPECT_EQ(a[13], 1.0f);
+  EXPECT_EQ(a[14], 0.0f);
+  EXPECT_EQ(a[15], 0.0f);
+  const uint8_t from[2] = {kFromFastRec | kFromSwing, kFromBackbone};
+  rank_features(sources, {i0}, 20, cand, 2, nullptr, f.data(), from);
+  EXPECT_EQ(a[13], 1.0f);
+  EXPECT_EQ(a[15], 1.0f);
+  EXPECT_EQ(b[13], 0.0f);
+  EXPECT_EQ(b[14], 1.0f);
   std::vector<float> logits = {1.0f, 3.0f};
   rank_features(sources, {i0}, 20, cand, 2, logits.data(), f.data());
   EXPECT_FLOAT_EQ(a[10], 1.0f);
@@ -183,6 +193,8 @@ class RankStage : public ::testing::Test {
     o.attention_hidden = 8;
     o.train.epochs = 2;
     o.gbdt_rounds = 20;
+    // fast_rec's candidates alone; RankStage.SwingJoinsThePool turns the pool on.
+    o.pool_swing = 0;
     return o;
   }
   static testing::TempDir* tmp_;
@@ -270,6 +282,68 @@ TEST_F(RankStage, RankUnionScoresOtherItemsAsFastRecWouldAndRanksTheWholePool) {
     if (i) EXPECT_GE(joined[i - 1].score, joined[i].score);
   }
   EXPECT_THROW(rank_union(*fast, *rank, {history}, {}, {extra}, 5), Error);
+}
+
+TEST_F(RankStage, SwingJoinsThePoolAndItsItemsCanBeRanked) {
+  auto o = options("gbdt");
+  o.pool_swing = 6;
+  run_ranker_stage(*data_, o, one_thread(), run(), false);
+  auto rank = load_rank_candidates(run(), one_thread());
+  auto fast = load_fast_rec(run(), one_thread());
+  RequestState state;
+  state.history = {3, 4, 5};
+  auto candidates = fast->run_one(state, {4, 0}).items;
+  // The pool holds fast_rec's 4 and Swing's 6 (the cycle links 5 to 6, 7, ...): asking for all of
+  // it returns more than fast_rec found, no history item and nothing twice.
+  auto obs = rank->run_one(state, {20, 4});
+  ASSERT_TRUE(obs.error.empty()) << obs.error;
+  EXPECT_GT(obs.items.size(), candidates.size());
+  EXPECT_LE(obs.items.size(), 10u);
+  std::set<ItemIndex> seen;
+  for (const auto& s : obs.items) {
+    EXPECT_TRUE(s.item < 3 || s.item > 5);
+    EXPECT_TRUE(seen.insert(s.item).second);
+  }
+}
+
+TEST(RankPools, TheBackboneAndSwingJoinFastRecsCandidatesWithTheirSourcesAndLogits) {
+  Dataset data = testing::cycle_dataset(60, 30, 8);
+  auto sources = std::make_shared<RankSources>(build_rank_sources(data, training_parts(data), {}));
+  SasrecOptions so;
+  so.dim = 8;
+  so.max_len = 10;
+  torch::manual_seed(4);
+  RankInputs in;
+  in.sources = sources;
+  in.sasrec = Sasrec(data.num_items(), so);
+  in.sasrec->eval();
+  in.pool_backbone = 5;
+  in.pool_swing = 3;
+  const std::vector<Sequence> histories = {{3, 4, 5}};
+  const std::vector<Ranking> fast = {{{6, -0.1f}, {7, -0.5f}}};
+  auto lists = make_rank_lists(in, histories, fast, {}, 2);
+  ASSERT_EQ(lists.items.size(1), 2 + 5 + 3);
+  // The backbone's own top 5 (history excluded) are in the pool.
+  torch::Tensor tokens, lengths;
+  pack_histories(histories, 10, tokens, lengths);
+  torch::NoGradGuard no_grad;
+  auto scores = in.sasrec->score_last(tokens, lengths)[0];
+  for (ItemIndex h : histories[0]) scores[h] = -1e9;
+  auto top = std::get<1>(scores.topk(5));
+  std::set<int64_t> pool;
+  for (int64_t c = 0; c < lists.items.size(1); ++c)
+    if (lists.items[0][c].item<int64_t>() >= 0) pool.insert(lists.items[0][c].item<int64_t>());
+  for (int64_t j = 0; j < 5; ++j) EXPECT_TRUE(pool.count(top[j].item<int64_t>())) << j;
+  for (ItemIndex h : histories[0]) EXPECT_FALSE(pool.count(h));
+  for (int64_t c = 0; c < lists.items.size(1); ++c) {
+    const int64_t item = lists.items[0][c].item<int64_t>();
+    if (item < 0) continue;
+    auto f = lists.features[0][c];
+    const bool fast_item = item == 6 || item == 7;
+    EXPECT_EQ(f[13].item<float>(), fast_item ? 1.0f : 0.0f) << item;
+    EXPECT_NEAR(f[10].item<float>(), scores[item].item<float>(), 1e-4) << item;  // its logit
+    EXPECT_GT(f[13].item<float>() + f[14].item<float>() + f[15].item<float>(), 0.0f) << item;
+  }
 }
 
 TEST_F(RankStage, RankBeforeFastIsAnInvalidCallNotACrash) {
