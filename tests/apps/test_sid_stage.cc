@@ -102,7 +102,7 @@ TEST(SidStage, CollaborativeWithoutSasrecSaysWhatToRun) {
     run_sid_stage(small_synth(), o, one_thread(), run.path());
     FAIL() << "expected an InputError";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("twistar train sasrec"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("twistar train bsarec"), std::string::npos) << e.what();
   }
 }
 
@@ -153,7 +153,7 @@ TEST(SidStage, CliPrintsTheReportAndExplainsMissingSasrec) {
   status = std::system((base + " --embedding hybrid >" + out + " 2>" + err).c_str());
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 2);
-  EXPECT_NE(read_file(err).find("twistar train sasrec"), std::string::npos) << read_file(err);
+  EXPECT_NE(read_file(err).find("twistar train bsarec"), std::string::npos) << read_file(err);
 }
 
 }  // namespace
