@@ -60,9 +60,27 @@ void add_swing_items(const RankSources& sources, const Sequence& history, int64_
   for (size_t i = 0; i < keep; ++i) pool.add(best[i].second, floor, kFromSwing);
 }
 
+// The backbone's logit of each pool item, scoring those items alone (not the catalogue).
+void add_pool_logits(Sasrec& model, const torch::Tensor& tokens, const torch::Tensor& lengths,
+                     std::vector<Pool>::iterator first, std::vector<Pool>::iterator last) {
+  const auto device = model->item_weights().device();
+  size_t width = 1;
+  for (auto p = first; p != last; ++p) width = std::max(width, p->items.size());
+  auto idx = torch::zeros({last - first, static_cast<int64_t>(width)}, torch::kLong);
+  auto ia = idx.accessor<int64_t, 2>();
+  for (auto p = first; p != last; ++p)
+    for (size_t c = 0; c < p->items.size(); ++c) ia[p - first][static_cast<int64_t>(c)] = p->items[c].item;
+  auto got = model->score_items(tokens.to(device), lengths.to(device), idx.to(device)).to(torch::kCPU, torch::kFloat);
+  auto ga = got.accessor<float, 2>();
+  for (auto p = first; p != last; ++p) {
+    p->logits.resize(p->items.size());
+    for (size_t c = 0; c < p->items.size(); ++c) p->logits[c] = ga[p - first][static_cast<int64_t>(c)];
+  }
+}
+
 // The backbone's top `k` items (history excluded) join each pool, with the pool's lowest beam score
 // until fast_rec scores them; then every pool item gets its logit. Scored in chunks, so memory
-// stays at chunk x catalogue.
+// stays at chunk x catalogue; with k = 0 only the pool's items are scored.
 void add_backbone_items(Sasrec& model, const std::vector<Sequence>& histories, int64_t k,
                         std::vector<Pool>& pools) {
   torch::NoGradGuard no_grad;
@@ -74,22 +92,25 @@ void add_backbone_items(Sasrec& model, const std::vector<Sequence>& histories, i
                                histories.begin() + static_cast<std::ptrdiff_t>(e));
     torch::Tensor tokens, lengths;
     pack_histories(part, model->max_len(), tokens, lengths);
+    const auto first = pools.begin() + static_cast<std::ptrdiff_t>(s), last = pools.begin() + static_cast<std::ptrdiff_t>(e);
+    if (k == 0) {
+      add_pool_logits(model, tokens, lengths, first, last);
+      continue;
+    }
     auto scores = model->score_last(tokens.to(device), lengths.to(device)).to(torch::kCPU, torch::kFloat).contiguous();
     auto sa = scores.accessor<float, 2>();
-    if (k > 0) {
-      auto masked = scores.clone();
-      auto ma = masked.accessor<float, 2>();
-      for (size_t r = s; r < e; ++r)
-        for (ItemIndex h : histories[r]) ma[static_cast<int64_t>(r - s)][h] = -std::numeric_limits<float>::infinity();
-      auto top = std::get<1>(masked.topk(std::min<int64_t>(k, masked.size(1)), 1)).contiguous();
-      auto ta = top.accessor<int64_t, 2>();
-      for (size_t r = s; r < e; ++r) {
-        Pool& pool = pools[r];
-        const float low = pool.items.empty() ? 0.0f : pool.items.back().score;
-        for (int64_t j = 0; j < top.size(1); ++j) {
-          const auto item = static_cast<ItemIndex>(ta[static_cast<int64_t>(r - s)][j]);
-          if (std::isfinite(ma[static_cast<int64_t>(r - s)][item])) pool.add(item, low, kFromBackbone);
-        }
+    auto masked = scores.clone();
+    auto ma = masked.accessor<float, 2>();
+    for (size_t r = s; r < e; ++r)
+      for (ItemIndex h : histories[r]) ma[static_cast<int64_t>(r - s)][h] = -std::numeric_limits<float>::infinity();
+    auto top = std::get<1>(masked.topk(std::min<int64_t>(k, masked.size(1)), 1)).contiguous();
+    auto ta = top.accessor<int64_t, 2>();
+    for (size_t r = s; r < e; ++r) {
+      Pool& pool = pools[r];
+      const float low = pool.items.empty() ? 0.0f : pool.items.back().score;
+      for (int64_t j = 0; j < top.size(1); ++j) {
+        const auto item = static_cast<ItemIndex>(ta[static_cast<int64_t>(r - s)][j]);
+        if (std::isfinite(ma[static_cast<int64_t>(r - s)][item])) pool.add(item, low, kFromBackbone);
       }
     }
     for (size_t r = s; r < e; ++r) {

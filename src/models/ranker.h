@@ -36,9 +36,10 @@ struct RankerOptions {
   /// The pool the ranker orders: fast_rec's first m candidates joined by the backbone's top
   /// `pool_backbone` items (when the ranker reads it) and the `pool_swing` items Swing links most
   /// to the recent history (0 = leave that retriever out). So the ranker's recall is the union's,
-  /// not fast_rec's alone.
-  int64_t pool_backbone = 50;
-  int64_t pool_swing = 20;
+  /// not fast_rec's alone. Off by default until a validation run shows the pool is better (e.g.
+  /// `--ranker-pool-backbone 50 --ranker-pool-swing 20`).
+  int64_t pool_backbone = 0;
+  int64_t pool_swing = 0;
   /// Training lists per user: fast_rec on the user's last this-many training prefixes.
   int lists_per_user = 3;
   /// Read SASRec's logits as features when the run has a SASRec stage.

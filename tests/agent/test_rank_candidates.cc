@@ -344,6 +344,15 @@ TEST(RankPools, TheBackboneAndSwingJoinFastRecsCandidatesWithTheirSourcesAndLogi
     EXPECT_NEAR(f[10].item<float>(), scores[item].item<float>(), 1e-4) << item;  // its logit
     EXPECT_GT(f[13].item<float>() + f[14].item<float>() + f[15].item<float>(), 0.0f) << item;
   }
+  // Without the backbone's share only the pool's items are scored, to the same logits.
+  in.pool_backbone = 0;
+  in.pool_swing = 0;
+  auto alone = make_rank_lists(in, histories, fast, {}, 2);
+  ASSERT_EQ(alone.items.size(1), 2);
+  for (int64_t c = 0; c < 2; ++c) {
+    const int64_t item = alone.items[0][c].item<int64_t>();
+    EXPECT_NEAR(alone.features[0][c][10].item<float>(), scores[item].item<float>(), 1e-4) << item;
+  }
 }
 
 TEST_F(RankStage, RankBeforeFastIsAnInvalidCallNotACrash) {
