@@ -47,7 +47,7 @@ class BetaController {
 /// always-slow bar with a margin, timed with drift cancelled (`eval --latency-pair twistar,slow`):
 /// the modelled cost is not wall time's ratio, because think_and_rec after ranking costs ~17% more
 /// than think_and_rec alone (always-slow) and the model underprices the fast path. On the three Amazon
-/// datasets' validation users, 0.27 gave 0.31x on Beauty and 0.22 gives 0.25-0.26x (docs/RESULTS.md).
+/// datasets' validation users, 0.27 gave 0.31x on Beauty and 0.22 gives 0.25-0.26x (docs/experiments/2026-11-28-planner.md).
 constexpr double kLatencyTargetShare = 0.22;
 
 /// The checks `eval` and `serve` share on a latency target (a share of think_and_rec's cost, in

@@ -34,7 +34,7 @@
 namespace twistar {
 
 // The defaults (4 sampled rationales kept to the grammar, each grounding a beam of 50 plus up to 50
-// candidates it proposes, link bonus 5) were chosen on Beauty's validation split (docs/RESULTS.md,
+// candidates it proposes, link bonus 5) were chosen on Beauty's validation split (docs/experiments/2026-11-28-think-and-rec.md,
 // "think_and_rec"): against one greedy free-running rationale and a beam of 20, NDCG@10 0.0520 vs
 // 0.0493 and the oracle with fast_rec 1.18x vs 1.14x (first reasoner); against the same rationales
 // without proposals and with link bonus 1, 0.0548 vs 0.0521 and 1.30x vs 1.19x (the current one).
@@ -42,7 +42,7 @@ namespace twistar {
 // users among weights 0.3-0.8 and offsets 0-60: fast_rank_slow 0.0631 against fast_rank's 0.0620
 // (weight 0.5, offset 10: 0.0598). Re-ranking the joined candidates instead (rerank) gains more than
 // twice as much on 4,000 Beauty validation users: 0.0628 against the fusion's 0.0614 and fast_rank's
-// 0.0604 (docs/RESULTS.md, "think_and_rec after ranking").
+// 0.0604 (docs/experiments/2026-11-28-think-and-rec.md, "think_and_rec after ranking").
 struct ThinkAndRecOptions {
   /// SID beam width per rationale (raised to k when a call asks for more).
   int64_t beam = 50;
@@ -77,7 +77,7 @@ struct ThinkAndRecOptions {
   int64_t rerank_pool = 50;
   /// After re-ranking, the ranker's order over the joined pool (its best rerank_pool) is fused with
   /// the thought's own list (fuse_ranks): the weight of the thought's log-rank against the ranking's
-  /// (0: the ranker's order alone). 0.3 was chosen on Beauty's validation users (docs/RESULTS.md,
+  /// (0: the ranker's order alone). 0.3 was chosen on Beauty's validation users (docs/experiments/2026-11-28-think-and-rec.md,
   /// "A fusion of the thought's list with the joined ranking").
   double thought_rank_weight = 0.3;
   void validate() const;

@@ -20,7 +20,7 @@ namespace twistar {
 struct PlannerPolicyOptions {
   /// Small on purpose: with 32/64 the policy memorised which training users a plan happened to hit,
   /// and GRPO's holdout reward fell after its first epoch; with 8/32 it rises for several epochs and
-  /// the plan mix follows β (docs/RESULTS.md).
+  /// the plan mix follows β (docs/experiments/2026-11-28-planner.md).
   int64_t dim = 8;
   int64_t hidden = 32;
   /// History items the policy reads.

@@ -21,7 +21,7 @@ namespace twistar {
 
 struct RankerOptions {
   /// "gbdt" (XGBoost LambdaMART on the side features) or "din" (this model). gbdt is the default:
-  /// on Beauty both reach validation NDCG@10 0.0620, and gbdt trains in minutes (docs/RESULTS.md).
+  /// on Beauty both reach validation NDCG@10 0.0620, and gbdt trains in minutes (docs/experiments/2026-11-26-rank-candidates.md).
   std::string kind = "gbdt";
   /// Item embedding width (taken from SASRec's item table when the run has one of this width).
   int64_t dim = 64;

@@ -6,7 +6,7 @@
 // allocation. Here rows are processed in cache-sized chunks, logits are recomputed in the backward pass
 // instead of stored, and chunks run in parallel with per-thread weight-gradient accumulators. Measured
 // about 2x faster than the plain path for forward + backward on a Beauty-sized batch
-// (bench/micro/loss_bench.cc; numbers in docs/RESULTS.md).
+// (bench/micro/loss_bench.cc; numbers in docs/experiments/2026-11-26-machine-notes.md).
 #pragma once
 
 #include <torch/torch.h>
