@@ -14,7 +14,11 @@ int main(int argc, char** argv) {
     twistar::register_commands(app, command_line);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version are "errors" with exit code 0; every other option or config problem is
+    // bad input like any other: one line, exit 2 (CLI11's own codes, 101-115, are not ours).
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "error: %s (see --help)\n", e.what());
+    return 2;
   } catch (const twistar::InputError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <unordered_set>
 
+#include "core/json_depth.h"
 #include "core/error.h"
 #include "data/kcore.h"
 #include "data/loader.h"
@@ -60,6 +61,8 @@ RawFiles find_raw_files(const fs::path& dir) {
 /// review dumps use as well.
 nlohmann::json parse_line(const std::string& line, const LineReader& reader, bool json_first) {
   nlohmann::json obj;
+  if (auto at = json_too_deep(line, kMaxJsonDepth, /*python=*/true))
+    reader.fail(fmt::format("nested deeper than {} levels at byte {}", kMaxJsonDepth, *at + 1));
   if (json_first) {
     obj = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (obj.is_discarded()) obj = nullptr;

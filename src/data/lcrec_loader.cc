@@ -8,6 +8,7 @@
 #include <optional>
 #include <sstream>
 
+#include "core/json_depth.h"
 #include "core/error.h"
 #include "data/loader.h"
 #include "data/text_io.h"
@@ -27,6 +28,10 @@ OrderedJson read_json_file(const fs::path& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   const std::string text = buffer.str();
+  if (auto at = json_too_deep(text)) {
+    size_t line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(*at), '\n');
+    throw InputError(at_line(path.string(), line, fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth)));
+  }
   try {
     return OrderedJson::parse(text);
   } catch (const nlohmann::json::parse_error& e) {

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "core/json_depth.h"
 #include "core/error.h"
 #include "data/loader.h"
 #include "data/text_io.h"
@@ -48,6 +49,8 @@ void read_item_meta(const fs::path& path, std::vector<ItemMeta>& items) {
   while (reader.next(line)) {
     if (trim(line).empty()) continue;
     nlohmann::json obj;
+    if (auto at = json_too_deep(line))
+      reader.fail(fmt::format("JSON nested deeper than {} levels at byte {}", kMaxJsonDepth, *at + 1));
     try {
       obj = nlohmann::json::parse(line);
     } catch (const nlohmann::json::parse_error& e) {

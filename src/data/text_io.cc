@@ -28,6 +28,11 @@ bool LineReader::fill() {
     throw_input_error("{}: read error after line {}: {}", path_, line_, msg ? msg : "?");
   }
   if (n == 0) {
+    // A gzip stream cut short ends like a file (0 bytes); only gzerror tells the two apart.
+    int err = Z_OK;
+    gzerror(gz_, &err);
+    if (err == Z_BUF_ERROR)
+      throw_input_error("{}: compressed data ends early, after line {} (the file is truncated)", path_, line_);
     eof_ = true;
     return false;
   }

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
+#include <condition_variable>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -45,7 +47,49 @@ void HttpOptions::validate() const {
   if (host.empty()) throw_input_error("host: must not be empty");
   if (port < 0 || port > 65535) throw_input_error("port: must be in [0, 65535], got {}", port);
   if (threads < 1) throw_input_error("threads: must be >= 1, got {}", threads);
+  if (max_connections < 0 || max_connections > 100000)
+    throw_input_error("max_connections: must be in [0, 100000], got {}", max_connections);
+  if (max_connections > 0 && max_connections < threads)
+    throw_input_error("max_connections: must be at least threads ({}), got {}", threads, max_connections);
+  if (read_timeout_ms < 1 || read_timeout_ms > 600000)
+    throw_input_error("read_timeout_ms: must be in [1, 600000], got {}", read_timeout_ms);
+  if (keep_alive_seconds < 1 || keep_alive_seconds > 3600)
+    throw_input_error("keep_alive_seconds: must be in [1, 3600], got {}", keep_alive_seconds);
 }
+
+namespace {
+
+/// At most `n` holders at once: the compute slots of the recommendation requests.
+class Slots {
+ public:
+  explicit Slots(int n) : free_(n) {}
+  void acquire() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [this] { return free_ > 0; });
+    --free_;
+  }
+  void release() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++free_;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int free_;
+};
+
+/// The methods each path answers; other methods on these paths are 405.
+const char* allowed_methods(const std::string& path) {
+  if (path == "/v1/recommend") return "POST";
+  if (path == "/healthz" || path == "/metrics") return "GET, HEAD";
+  return nullptr;
+}
+
+}  // namespace
 
 struct HttpServer::Impl {
   HttpOptions options;
@@ -56,6 +100,7 @@ struct HttpServer::Impl {
   std::mutex mutex;
   std::shared_ptr<const Service> service;
   bool bound = false;
+  std::unique_ptr<Slots> compute;
 
   std::shared_ptr<const Service> current() {
     std::lock_guard<std::mutex> lock(mutex);
@@ -69,7 +114,14 @@ struct HttpServer::Impl {
     if (!svc) {
       answer = {503, error_body("not_ready", "the models are still loading; retry shortly"), ""};
     } else {
-      answer = svc->handle(req.body);
+      compute->acquire();
+      try {
+        answer = svc->handle(req.body);
+      } catch (...) {
+        compute->release();
+        throw;
+      }
+      compute->release();
     }
     set_json(res, answer.status, answer.body);
     std::string code = answer.status == 200 ? "" : answer.body["error"].value("code", "");
@@ -78,7 +130,44 @@ struct HttpServer::Impl {
                    answer.plan, code);
   }
 
+  /// Answers from the headers alone what must not reach the body reader: a wrong method (405), a body
+  /// it would buffer without a bound (chunked: 411; compressed: 415) or one declared over the limit
+  /// (413, before a byte of it is read). The connection closes after these, as the body is unread.
+  httplib::Server::HandlerResponse screen(const httplib::Request& req, httplib::Response& res) {
+    auto refuse = [&](int status, const std::string& code, const std::string& message) {
+      set_json(res, status, error_body(code, message));
+      res.set_header("Connection", "close");
+      if (req.path == "/v1/recommend") metrics.record(status, 0.0, "", code);
+      return httplib::Server::HandlerResponse::Handled;
+    };
+    const char* allowed = allowed_methods(req.path);
+    if (allowed && std::string(allowed).find(req.method) == std::string::npos) {
+      res.set_header("Allow", allowed);
+      return refuse(405, "method_not_allowed", fmt::format("{} {}: use {}", req.method, req.path, allowed));
+    }
+    if (req.has_header("Transfer-Encoding"))
+      return refuse(411, "length_required", "chunked request bodies are not accepted; send Content-Length");
+    const std::string encoding = req.get_header_value("Content-Encoding");
+    if (!encoding.empty() && encoding != "identity")
+      return refuse(415, "unsupported_encoding",
+                    fmt::format("Content-Encoding '{}' is not accepted; send the JSON uncompressed", encoding));
+    if (req.has_header("Content-Length")) {
+      const std::string declared = req.get_header_value("Content-Length");
+      size_t n = 0;
+      auto [end, ec] = std::from_chars(declared.data(), declared.data() + declared.size(), n);
+      if (ec != std::errc() || end != declared.data() + declared.size())
+        return refuse(400, "bad_request", fmt::format("Content-Length '{}' is not a byte count", declared));
+      if (n > limits.max_body_bytes)
+        return refuse(413, "body_too_large",
+                      fmt::format("request body of {} bytes is over the limit (max_body_bytes = {})", n,
+                                  limits.max_body_bytes));
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+
   void routes() {
+    server.set_pre_routing_handler(
+        [this](const httplib::Request& req, httplib::Response& res) { return screen(req, res); });
     server.Post("/v1/recommend", [this](const httplib::Request& req, httplib::Response& res) {
       recommend(req, res);
     });
@@ -128,11 +217,15 @@ HttpServer::HttpServer(HttpOptions options, ServeOptions limits) : impl_(std::ma
   impl_->options = options;
   impl_->limits = limits;
   auto& s = impl_->server;
-  int threads = options.threads;
-  s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  impl_->compute = std::make_unique<Slots>(options.threads);
+  const size_t connections = static_cast<size_t>(options.connection_threads());
+  s.new_task_queue = [connections] { return new httplib::ThreadPool(connections); };
   s.set_payload_max_length(limits.max_body_bytes);
   s.set_tcp_nodelay(true);
   s.set_keep_alive_max_count(100000);
+  s.set_keep_alive_timeout(options.keep_alive_seconds);
+  s.set_read_timeout(options.read_timeout_ms / 1000, (options.read_timeout_ms % 1000) * 1000);
+  s.set_write_timeout(5, 0);
   impl_->routes();
 }
 

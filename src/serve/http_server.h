@@ -1,9 +1,13 @@
 // The HTTP transport of the service (cpp-httplib): POST /v1/recommend, GET /healthz, GET /metrics.
 // The server listens before the models are loaded (healthz and recommend answer 503 until
-// set_service), runs a pool of worker threads that each answer one request at a time, and on stop()
-// finishes the requests in flight before returning. Every error is a JSON body.
+// set_service), holds each connection on one of max_connections I/O threads while at most `threads`
+// requests compute at once, drops clients that stall mid-request (read_timeout_ms) or idle
+// (keep_alive_seconds), refuses bodies it would have to buffer unbounded (chunked or compressed) and
+// bodies over the limit before reading them, and on stop() finishes the requests in flight before
+// returning. Every error is a JSON body.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -17,10 +21,20 @@ struct HttpOptions {
   std::string host = "127.0.0.1";
   /// TCP port; 0 picks a free one (see HttpServer::bind).
   int port = 8080;
-  /// Worker threads: requests answered at once. An open keep-alive connection holds one.
+  /// Requests computed at once (the recommendation work; healthz and metrics do not wait for it).
   int threads = 8;
+  /// Connections served at once, idle keep-alive and half-sent ones included: each holds a cheap I/O
+  /// thread, not a compute slot, so slow clients cannot take the `threads` slots. Connections beyond
+  /// it wait to be accepted by the next free thread (0 = 8 × threads, at least 64).
+  int max_connections = 0;
+  /// A request in progress that sends nothing for this long is dropped (per read).
+  int read_timeout_ms = 500;
+  /// An idle keep-alive connection is closed after this many seconds.
+  int keep_alive_seconds = 2;
 
   void validate() const;
+  /// max_connections with its default resolved.
+  int connection_threads() const { return max_connections > 0 ? max_connections : std::max(64, 8 * threads); }
 };
 
 class HttpServer {

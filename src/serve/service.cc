@@ -8,6 +8,7 @@
 #include "agent/rank_candidates.h"
 #include "agent/planner.h"
 #include "agent/think_and_rec.h"
+#include "core/json_depth.h"
 #include "core/log.h"
 
 namespace twistar {
@@ -85,6 +86,8 @@ Service::Request Service::parse(const std::string& body) const {
         fmt::format("request body has {} bytes; the limit (max_body_bytes) is {}", body.size(),
                     options_.max_body_bytes),
         413);
+  if (json_too_deep(body))
+    bad("malformed_json", "", fmt::format("request body nests deeper than {} levels", kMaxJsonDepth));
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded()) bad("malformed_json", "", "request body is not valid JSON");
   if (!j.is_object()) bad("wrong_type", "", "request body must be a JSON object");

@@ -3,11 +3,15 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 
+#include <unistd.h>
+
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/json_depth.h"
 #include "core/manifest.h"
+#include "core/run_lock.h"
 #include "test_util.h"
 
 namespace twistar {
@@ -51,6 +55,39 @@ TEST(AtomicFile, MissingFileNamesPath) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/twistar/x.txt"), std::string::npos);
   }
+}
+
+TEST(RunLock, SecondWriterIsRefusedWithTheHoldersPidAndStaleTemporariesGo) {
+  testing::TempDir tmp;
+  const auto run = tmp / "run";
+  testing::write_text(run / "sasrec" / ".model.pt.tmp.4242.1f3a", "half a model");
+  testing::write_text(run / "sasrec" / "model.pt", "a model");
+  {
+    RunLock first(run, "twistar train sasrec");
+    EXPECT_EQ(first.stale_removed(), 1u);
+    EXPECT_FALSE(std::filesystem::exists(run / "sasrec" / ".model.pt.tmp.4242.1f3a"));
+    EXPECT_TRUE(std::filesystem::exists(run / "sasrec" / "model.pt"));
+    try {
+      RunLock second(run, "twistar eval");
+      ADD_FAILURE() << "a second lock on the same run was granted";
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("pid " + std::to_string(::getpid()) + ": twistar train sasrec"), std::string::npos) << msg;
+      EXPECT_NE(msg.find(run.string()), std::string::npos) << msg;
+    }
+  }
+  RunLock again(run, "twistar eval");  // released with its holder
+  EXPECT_EQ(again.stale_removed(), 0u);
+}
+
+TEST(JsonDepth, CountsBracketsOutsideStringsOnly) {
+  EXPECT_FALSE(json_too_deep("{\"a\": [[1]]}", 3));
+  EXPECT_EQ(json_too_deep("{\"a\": [[[1]]]}", 3), 8u);
+  EXPECT_FALSE(json_too_deep("{\"a\": \"[[[[\\\"[[\"}", 1));
+  EXPECT_FALSE(json_too_deep("[][][][][]", 1));
+  EXPECT_FALSE(json_too_deep("{'a': '[[[['}", 1, /*python=*/true));
+  EXPECT_EQ(json_too_deep("((((", 2, /*python=*/true), 2u);
+  EXPECT_EQ(json_too_deep(std::string(100000, '[')), kMaxJsonDepth);
 }
 
 TEST(Hash, StableAndContentSensitive) {

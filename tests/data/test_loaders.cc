@@ -9,6 +9,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/kcore.h"
 #include "data/loader.h"
@@ -181,6 +182,37 @@ TEST(LoaderDetect, RecognisesEachFormat) {
 // ---------------------------------------------------------------------------------------------
 // LC-Rec: X.inter.json + X.item.json
 
+TEST(LoaderSequences, DeepNestingIsAnErrorNotACrash) {
+  TempDir dir;
+  write_format_a(dir);
+  // 100k levels overflowed the stack of the recursive parser; the limit stops it first.
+  write_text(dir / "item_meta.jsonl", "{\"item_idx\": 1}\n{\"item_idx\": 2, \"x\": " +
+                                          std::string(100000, '[') + std::string(100000, ']') + "}\n");
+  std::string msg = input_error([&] { load_dataset(dir.str()); });
+  EXPECT_NE(msg.find("item_meta.jsonl:2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("nested deeper than 64 levels"), std::string::npos) << msg;
+  // Brackets inside strings do not count, and 64 levels are fine.
+  write_text(dir / "item_meta.jsonl", "{\"item_idx\": 1, \"title\": \"" + std::string(200, '[') + "\", \"x\": " +
+                                          std::string(63, '[') + std::string(63, ']') + "}\n");
+  EXPECT_EQ(load_dataset(dir.str()).items[0].title, std::string(200, '['));
+}
+
+TEST(LoaderCsv, TruncatedGzipIsAnErrorNamingTheFile) {
+  TempDir dir;
+  std::string text;
+  std::mt19937 rng(7);  // random items, so the compressed stream is long enough to cut
+  for (int u = 1; u <= 3000; ++u)
+    for (int t = 0; t < 5; ++t) text += fmt::format("u{}\ti{}\t{}\n", u, rng() % 5000, t);
+  write_gz(dir / "log.tsv.gz", text);
+  EXPECT_EQ(load_csv((dir / "log.tsv.gz").string(), 0, 0).num_users(), 3000);
+  // The same file cut in the middle, as an interrupted download leaves it.
+  const std::string bytes = read_file(dir / "log.tsv.gz");
+  write_text(dir / "cut.tsv.gz", bytes.substr(0, bytes.size() / 2));
+  std::string msg = input_error([&] { load_csv((dir / "cut.tsv.gz").string(), 0, 0); });
+  EXPECT_NE(msg.find("cut.tsv.gz"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
+}
+
 TEST(LoaderLcrec, ReadsSequencesAndMetaKeepingFileIds) {
   TempDir dir;
   // Users "10" and "2": numeric order puts 2 first. Items 0..3 keep their file ids as indices
@@ -227,7 +259,13 @@ TEST(LoaderLcrec, ErrorsNameFileLineAndField) {
   EXPECT_NE(msg.find("user '7'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("position 1"), std::string::npos) << msg;
 
+  // Nesting past the limit (a crash of the recursive parser once) is an error on its line.
   write_text(dir / "E.inter.json", "{\"0\": [0, 1]}");
+  write_text(dir / "E.item.json", "{\"0\": {},\n \"1\": " + std::string(50000, '{') + "}");
+  msg = input_error([&] { load_lcrec_dir(dir.str()); });
+  EXPECT_NE(msg.find("E.item.json:2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("nested deeper"), std::string::npos) << msg;
+
   write_text(dir / "E.item.json", "{\"0\": {\"title\": \"ok\"},\n \"1\": {\"categories\": 5}}");
   msg = input_error([&] { load_lcrec_dir(dir.str()); });
   EXPECT_NE(msg.find("E.item.json"), std::string::npos) << msg;

@@ -4,6 +4,9 @@
 // the `recommend` and `serve` commands.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@
 #include "apps/pipeline.h"
 #include "cli_util.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "data/synth.h"
 #include "fixtures.h"
 #include "model_fixtures.h"
@@ -169,6 +173,7 @@ TEST_F(Serve, KLargerThanTheCatalogueReturnsEveryOtherItem) {
 TEST_F(Serve, MalformedRequestsAre400WithTheField) {
   expect_error("{not json", 400, "malformed_json", "");
   expect_error("", 400, "malformed_json", "");
+  expect_error("{\"history\": " + std::string(3000, '[') + "}", 400, "malformed_json", "");
   expect_error("[1, 2]", 400, "wrong_type", "");
   expect_error(R"({"k": 3})", 400, "missing_field", "history");
   expect_error(R"({"history": "item4"})", 400, "wrong_type", "history");
@@ -532,6 +537,139 @@ TEST_F(Serve, ServeCommandAnswersAndStopsOnSigterm) {
   ASSERT_TRUE(fgets(line, sizeof line, f));
   EXPECT_EQ(std::string(line), "stopped\n");
   fclose(f);
+}
+
+/// A raw TCP connection to the loopback server, for what httplib's client will not send.
+class RawConnection {
+ public:
+  explicit RawConnection(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    timeval tv{10, 0};
+    if (fd_ >= 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawConnection() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool connected() const { return connected_; }
+  void send(const std::string& bytes) { ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size())); }
+  /// One whole response: the headers, then Content-Length bytes of body.
+  std::string read_response() {
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::recv(fd_, buf, sizeof buf, 0)) > 0) {
+      out.append(buf, static_cast<size_t>(n));
+      const size_t head = out.find("\r\n\r\n");
+      const size_t cl = out.find("Content-Length: ");
+      if (head != std::string::npos && cl != std::string::npos && cl < head &&
+          out.size() >= head + 4 + std::stoul(out.substr(cl + 16)))
+        break;
+    }
+    return out;
+  }
+  /// Everything the server writes until it closes the connection (or 10 s pass).
+  std::string read_all() {
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::recv(fd_, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
+    return out;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+TEST_F(Serve, WrongMethodsUnboundedAndOversizedBodiesAreRefusedFromTheHeaders) {
+  auto status_of = [](const std::string& request) {
+    RawConnection c(port_);
+    EXPECT_TRUE(c.connected());
+    c.send(request);
+    const std::string response = c.read_response();
+    EXPECT_NE(response.find("Connection: close"), std::string::npos) << response;
+    return response;
+  };
+  const std::string get = status_of("GET /v1/recommend HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(get.rfind("HTTP/1.1 405", 0), 0u) << get;
+  EXPECT_NE(get.find("Allow: POST"), std::string::npos) << get;
+  EXPECT_NE(get.find("method_not_allowed"), std::string::npos) << get;
+  const std::string del = status_of("DELETE /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(del.rfind("HTTP/1.1 405", 0), 0u) << del;
+  // A body declared over the limit is answered before any of it is sent (no wait for 10^12 bytes).
+  const std::string huge = status_of("POST /v1/recommend HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000000\r\n\r\n");
+  EXPECT_EQ(huge.rfind("HTTP/1.1 413", 0), 0u) << huge;
+  const std::string negative = status_of("POST /v1/recommend HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n");
+  EXPECT_EQ(negative.rfind("HTTP/1.1 400", 0), 0u) << negative;
+  // Chunked and compressed bodies would be buffered (or inflated) before any limit applies.
+  const std::string chunked =
+      status_of("POST /v1/recommend HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n");
+  EXPECT_EQ(chunked.rfind("HTTP/1.1 411", 0), 0u) << chunked;
+  const std::string gzip = status_of(
+      "POST /v1/recommend HTTP/1.1\r\nHost: t\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nabcd");
+  EXPECT_EQ(gzip.rfind("HTTP/1.1 415", 0), 0u) << gzip;
+}
+
+TEST_F(Serve, IdleAndHalfSentConnectionsDoNotStarveANormalClient) {
+  // 4 x the compute threads: half connect and send nothing, half stop in the middle of a request.
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  for (int i = 0; i < 16; ++i) {
+    slow.push_back(std::make_unique<RawConnection>(port_));
+    ASSERT_TRUE(slow.back()->connected());
+    if (i % 2) slow.back()->send("POST /v1/recommend HTTP/1.1\r\nHost: t\r\nContent-Le");
+  }
+  // Every request of a normal client is answered while they hold their connections.
+  httplib::Client c("127.0.0.1", port_);
+  c.set_read_timeout(1, 0);
+  c.set_connection_timeout(1, 0);
+  for (int i = 0; i < 10; ++i) {
+    auto h = c.Get("/healthz");
+    ASSERT_TRUE(h) << "request " << i << " got no answer";
+    EXPECT_EQ(h->status, 200);
+    auto r = c.Post("/v1/recommend", R"({"history": ["item4", "item5", "item6"], "k": 1})", "application/json");
+    ASSERT_TRUE(r) << "request " << i << " got no answer";
+    EXPECT_EQ(r->status, 200);
+  }
+  // The half-sent requests are dropped after the read timeout (the server closes them).
+  EXPECT_EQ(slow[1]->read_all().find("200 OK"), std::string::npos);
+}
+
+TEST(ServeConnections, BeyondTheConnectionCapNewClientsAreServedOnceStalledOnesTimeOut) {
+  HttpOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.threads = 1;
+  o.max_connections = 2;
+  o.keep_alive_seconds = 1;
+  o.read_timeout_ms = 200;
+  HttpServer server(o, test_limits());
+  const int port = server.bind();
+  server.start();
+  RawConnection a(port), b(port);
+  a.send("GET /heal");
+  b.send("GET /heal");
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(10, 0);
+  auto h = c.Get("/healthz");  // waits for a connection thread, then gets its answer
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 503);  // no service set: loading
+  server.stop();
+}
+
+TEST(ServeConnections, OptionsAreChecked) {
+  HttpOptions o;
+  o.threads = 4;
+  o.max_connections = 2;
+  EXPECT_THROW(o.validate(), InputError);
+  o.max_connections = 0;
+  EXPECT_EQ(o.connection_threads(), 64);
+  o.read_timeout_ms = 0;
+  EXPECT_THROW(o.validate(), InputError);
 }
 
 TEST(ServeOptionsCheck, ABadLatencyTargetOrStepNamesItsField) {
