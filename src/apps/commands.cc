@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 
+#include "apps/fit.h"
 #include "apps/knowledge_stage.h"
 #include "apps/pipeline.h"
 #include "apps/sid_stage.h"
@@ -14,6 +15,7 @@
 #include "core/log.h"
 #include "core/manifest.h"
 #include "core/progress.h"
+#include "core/run_lock.h"
 #include "eval/report.h"
 #include "serve/http_server.h"
 #include "serve/service.h"
@@ -422,6 +424,7 @@ void register_train(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
     if (*model == "ranker") ranker->validate();
     if (*model == "reasoner") reasoner->validate();
     if (*model == "planner") planner->validate();
+    RunLock lock(*run, g->command_line);
     Dataset d = load_or_fail(*data);
     if (*model == "planner") {
       auto r = run_planner_stage(d, *planner, g->ctx, *run, !g->quiet, *force);
@@ -457,6 +460,7 @@ void register_eval(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
     setup(*g);
     eval->split = parse_split(*split);
     eval->command = g->command_line;
+    RunLock lock(*run, g->command_line);
     Dataset d = load_or_fail(*data);
     auto doc = run_eval_stage(d, *eval, g->ctx, *run);
     std::cout << markdown_table(doc);
@@ -477,6 +481,7 @@ void register_sid(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   sub->callback([g, data, sid, run, force] {
     setup(*g);
     sid->validate();
+    RunLock lock(*run, g->command_line);
     Dataset d = load_or_fail(*data);
     auto r = run_sid_stage(d, *sid, g->ctx, *run, *force);
     std::cout << sid_report_markdown(r.report) << (r.skipped ? "[reused]\n" : "")
@@ -500,6 +505,7 @@ void register_knowledge(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   sub->callback([g, data, options, run, force] {
     setup(*g);
     options->validate();
+    RunLock lock(*run, g->command_line);
     Dataset d = load_or_fail(*data);
     auto r = run_knowledge_stage(d, *options, g->ctx, *run, *force);
     const auto& s = r.stats;
@@ -512,92 +518,114 @@ void register_knowledge(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   });
 }
 
+/// The stage options `fit` and `quickstart` share: every stage's flags, as `twistar train`, `sid` and
+/// `knowledge` name them.
+void add_fit_options(CLI::App* sub, FitOptions& o) {
+  sub->add_option("--backbone", o.backbone, "Sequential backbone: bsarec or sasrec (its item table feeds the SIDs "
+                  "and the ranker)")
+      ->check(CLI::IsMember({"bsarec", "sasrec"}));
+  sub->add_option("--from", o.from, "First stage to run (the earlier ones must be finished)")
+      ->check(CLI::IsMember(fit_stages()));
+  sub->add_option("--until", o.until, "Last stage to run")->check(CLI::IsMember(fit_stages()));
+  sub->add_flag("--force", o.force, "Retrain every stage that runs, even when up to date");
+  add_sasrec_options(sub, o.sasrec);
+  add_sasrec_options(sub, o.bsarec);
+  add_sid_options(sub, o.sid);
+  add_sidgen_options(sub, o.sidgen);
+  add_ranker_options(sub, o.ranker);
+  add_knowledge_options(sub, o.knowledge);
+  add_reasoner_options(sub, o.reasoner, o.reasoner_name);
+  add_planner_options(sub, o.planner);
+  sub->add_option("--systems", o.eval.systems,
+                  "Systems the eval stage compares (default: mostpop, swing, the backbone, fast_only, fast_rank, slow, "
+                  "fast_rank_slow, twistar, router_random, router_threshold, oracle)")
+      ->delimiter(',');
+  sub->add_option("--eval-users", o.eval.users, "Eval stage: this many users, evenly spaced over the split (0 = all)");
+}
+
+/// Runs the chain, one line per stage on stdout, then prints the evaluation table when it ran.
+void fit_and_print(const Dataset& d, const FitOptions& fit, const GlobalOptions& g, const std::string& run) {
+  auto out = run_fit(d, fit, g.ctx, run, !g.quiet,
+                     [](const FitStageEvent& e) { std::cout << fit_event_line(e) << std::endl; });
+  if (out.eval)
+    std::cout << markdown_table(*out.eval) << "\nreport: " << (fs::path(run) / "eval" / "results.md").string()
+              << "\n";
+}
+
+void register_fit(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
+  auto data = std::make_shared<DataOptions>();
+  auto fit = std::make_shared<FitOptions>();
+  auto split = std::make_shared<std::string>("test");
+  auto run = std::make_shared<std::string>("runs/default");
+  auto* sub = app.add_subcommand(
+      "fit", "Every stage from the data to an evaluated planner (backbone, sid, sidgen, ranker, knowledge, reasoner, "
+             "planner, eval); finished stages are reused, a killed fit resumes");
+  sub->add_option("--run", *run, "Run directory");
+  add_data_options(sub, *data, true);
+  add_fit_options(sub, *fit);
+  sub->add_option("--split", *split, "Eval stage: valid or test")->check(CLI::IsMember({"valid", "test"}));
+  sub->callback([g, data, fit, split, run] {
+    setup(*g);
+    fit->eval.split = parse_split(*split);
+    fit->eval.command = g->command_line;
+    fit->validate();
+    RunLock lock(*run, g->command_line);
+    fit_and_print(load_or_fail(*data), *fit, *g, *run);
+  });
+}
+
 void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   auto synth = std::make_shared<SynthOptions>();
-  auto sasrec = std::make_shared<SasrecOptions>();
-  auto sid = std::make_shared<SidStageOptions>();
-  sid->embedding = "hybrid";  // the quickstart trains SASRec first, so it can use the best SIDs
-  auto sidgen = std::make_shared<SidGeneratorOptions>();
-  auto ranker = std::make_shared<RankerOptions>();
-  auto knowledge = std::make_shared<KnowledgeStageOptions>();
-  knowledge->tokenizer.vocab_size = 2000;  // the synthetic catalogue's text is small
-  auto reasoner = std::make_shared<ReasonerTrainOptions>();
-  auto reasoner_name = std::make_shared<std::string>("reasoner");
-  reasoner->train.epochs = 2;
-  auto planner = std::make_shared<PlannerOptions>();
+  auto fit = std::make_shared<FitOptions>();
+  fit->knowledge.tokenizer.vocab_size = 2000;  // the synthetic catalogue's text is small
+  fit->reasoner.train.epochs = 2;
   auto latency_requests = std::make_shared<size_t>(300);
   // The quickstart must finish in minutes on a 2-core machine: each training gets a budget and a
   // shorter patience (the synthetic curves flatten after a few minutes); the flags raise them.
-  for (TrainOptions* t : {&sasrec->train, &sidgen->train, &ranker->train, &reasoner->train}) {
+  for (TrainOptions* t : {&fit->sasrec.train, &fit->bsarec.train, &fit->sidgen.train, &fit->ranker.train,
+                          &fit->reasoner.train}) {
     t->max_minutes = 3;
     t->patience = 3;
     t->lr_patience = 1;
   }
   // With the reasoner and the planner in it, the whole job took 11.5 minutes with these at 3, 1.5 and
   // 1000 (2026-11-26); the SID generator's curve is flat after 2 minutes on the synthetic data.
-  sidgen->train.max_minutes = 2;
-  reasoner->train.max_minutes = 1;
-  planner->sft.max_minutes = 1;
-  planner->grpo.max_minutes = 1;
+  fit->sidgen.train.max_minutes = 2;
+  fit->reasoner.train.max_minutes = 1;
+  fit->planner.sft.max_minutes = 1;
+  fit->planner.grpo.max_minutes = 1;
   auto run = std::make_shared<std::string>("runs/quickstart");
   auto* sub = app.add_subcommand(
-      "quickstart", "The main job on the embedded default: synthesize data, train, evaluate, report");
+      "quickstart", "The main job on the embedded default: synthesize data, then `fit` on it (train, evaluate, report)");
   sub->add_option("--run", *run, "Run directory");
   add_synth_options(sub, *synth);
-  add_sasrec_options(sub, *sasrec);
-  add_sid_options(sub, *sid);
-  add_sidgen_options(sub, *sidgen);
-  add_ranker_options(sub, *ranker);
-  add_knowledge_options(sub, *knowledge);
-  add_reasoner_options(sub, *reasoner, *reasoner_name);
-  add_planner_options(sub, *planner);
+  add_fit_options(sub, *fit);
   sub->add_option("--latency-requests", *latency_requests, "Requests timed one by one on one thread per system");
-  sub->callback([g, synth, sasrec, sid, sidgen, ranker, knowledge, reasoner, reasoner_name, planner, latency_requests,
-                 run] {
+  sub->callback([g, synth, fit, latency_requests, run] {
     setup(*g);
     synth->validate();
-    sasrec->validate();
-    sid->validate();
-    sidgen->validate();
-    ranker->validate();
-    knowledge->validate();
-    reasoner->validate();
-    planner->reasoner = *reasoner_name;
-    planner->validate();
+    fit->validate();
+    RunLock lock(*run, g->command_line);
     fs::path data_dir = fs::path(*run) / "data";
     Dataset d = generate_synthetic(*synth);
     write_sequences_dir(d, data_dir.string());
     d = load_dataset(data_dir.string());
     spdlog::info("{}", d.summary());
-    run_sasrec_stage(d, *sasrec, g->ctx, *run, !g->quiet);
-    run_sid_stage(d, *sid, g->ctx, *run);
-    run_sidgen_stage(d, *sidgen, g->ctx, *run, !g->quiet);
-    run_ranker_stage(d, *ranker, g->ctx, *run, !g->quiet);
-    run_knowledge_stage(d, *knowledge, g->ctx, *run);
-    run_reasoner_stage(d, *reasoner, g->ctx, *run, !g->quiet, false, *reasoner_name);
-    run_planner_stage(d, *planner, g->ctx, *run, !g->quiet);
-    EvalStageOptions eval;
-    eval.systems = {"mostpop",       "swing",         "sasrec",           "fast_only",   "fast_rank", "slow",
-                    "fast_rank_slow", "twistar",      "router_random", "router_threshold", "twistar_sft", "oracle"};
-    eval.reasoner = *reasoner_name;
-    // Whether twistar's lead over each system is more than the split's noise, and its latency
-    // against always-slow's timed on the same requests.
-    eval.compare_to = "twistar";
-    eval.latency_pair = {"twistar", "slow"};
+    EvalStageOptions& eval = fit->eval;
+    if (eval.systems.empty())
+      eval.systems = {"mostpop", "swing", fit->backbone, "fast_only", "fast_rank", "slow", "fast_rank_slow",
+                      "twistar", "router_random", "router_threshold", "twistar_sft", "oracle"};
     // The curve at up to 6 β evenly spaced over the grid (each is a full evaluation).
-    const auto& grid = planner->betas;
+    const auto& grid = fit->planner.betas;
     const size_t points = std::min<size_t>(grid.size(), 6);
     for (size_t i = 0; i < points; ++i)
       eval.planner_betas.push_back(grid[points > 1 ? i * (grid.size() - 1) / (points - 1) : 0]);
     eval.experiment = "quickstart";
     eval.command = g->command_line;
-    eval.eval.progress = !g->quiet;
     eval.eval.latency_requests = *latency_requests;
     // The latency pair's interval resamples its turns: at least six, of at most 50 requests.
     eval.eval.interleave_block = std::clamp<size_t>(*latency_requests / 6, 1, 50);
-    auto doc = run_eval_stage(d, eval, g->ctx, *run);
-    std::cout << markdown_table(doc) << "\nreport: " << (fs::path(*run) / "eval" / "results.md").string()
-              << "\n";
+    fit_and_print(d, *fit, *g, *run);
   });
 }
 
@@ -612,8 +640,11 @@ void register_serve(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
   add_serve_options(sub, *limits, *run, *data);
   sub->add_option("--host", http->host, "Address to bind (0.0.0.0 for every interface)");
   sub->add_option("--port", http->port, "TCP port (0 = any free port, printed at start)");
-  sub->add_option("--threads", http->threads,
-                  "Worker threads, one request each (an open keep-alive connection holds one)");
+  sub->add_option("--threads", http->threads, "Requests computed at once");
+  sub->add_option("--max-connections", http->max_connections,
+                  "Connections served at once, idle and slow ones included (0 = 8 x --threads, at least 64)");
+  sub->add_option("--read-timeout-ms", http->read_timeout_ms, "Drop a request that sends nothing for this long");
+  sub->add_option("--keep-alive-seconds", http->keep_alive_seconds, "Close an idle keep-alive connection after this");
   sub->callback([g, limits, http, run, data] {
     setup(*g);
     limits->validate();
@@ -736,6 +767,7 @@ void register_tune(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
     tune->progress = !g->quiet;
     tune->validate();
     budget->validate();
+    RunLock lock(*run, g->command_line);
     Dataset d = load_or_fail(*data);
     auto runner = make_trial_runner(*model, d, ctx, *run, *budget, !g->quiet);
     run_tune(d, *runner, *budget, *tune);
@@ -767,10 +799,34 @@ void register_commands(CLI::App& app, const std::string& command_line) {
   register_eval(app, g);
   register_sid(app, g);
   register_knowledge(app, g);
+  register_fit(app, g);
   register_quickstart(app, g);
   register_serve(app, g);
   register_recommend(app, g);
   register_tune(app, g);
+}
+
+void run_command(const std::vector<std::string>& args) {
+  CLI::App app{"twistar"};
+  std::string command_line = "twistar";
+  for (const auto& a : args) command_line += " " + a;
+  register_commands(app, command_line);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
+  app.parse(reversed);
+}
+
+void parse_fit_options(const std::vector<std::string>& args, FitOptions& fit, Context& ctx) {
+  CLI::App app{"twistar fit"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--threads", ctx.threads, "Intra-op threads (0 = all cores)");
+  app.add_option("--seed", ctx.seed, "Random seed");
+  std::string split = "test";
+  add_fit_options(&app, fit);
+  app.add_option("--split", split, "Eval stage: valid or test")->check(CLI::IsMember({"valid", "test"}));
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  app.parse(reversed);
+  fit.eval.split = parse_split(split);
+  fit.validate();
 }
 
 }  // namespace twistar
