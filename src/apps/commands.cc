@@ -548,7 +548,8 @@ void fit_and_print(const Dataset& d, const FitOptions& fit, const GlobalOptions&
   auto out = run_fit(d, fit, g.ctx, run, !g.quiet,
                      [](const FitStageEvent& e) { std::cout << fit_event_line(e) << std::endl; });
   if (out.eval)
-    std::cout << markdown_table(*out.eval) << "\nreport: " << (fs::path(run) / "eval" / "results.md").string()
+    std::cout << markdown_table(*out.eval) << "\nreport: "
+              << (fs::path(run) / (fit.eval.split == Split::kTest ? "eval" : "eval-valid") / "results.md").string()
               << "\n";
 }
 
@@ -612,9 +613,10 @@ void register_quickstart(CLI::App& app, std::shared_ptr<GlobalOptions> g) {
     d = load_dataset(data_dir.string());
     spdlog::info("{}", d.summary());
     EvalStageOptions& eval = fit->eval;
-    if (eval.systems.empty())
-      eval.systems = {"mostpop", "swing", fit->backbone, "fast_only", "fast_rank", "slow", "fast_rank_slow",
-                      "twistar", "router_random", "router_threshold", "twistar_sft", "oracle"};
+    if (eval.systems.empty()) {
+      eval.systems = fit_default_systems(fit->backbone);
+      eval.systems.insert(eval.systems.end() - 1, "twistar_sft");  // the warm-up planner, before the oracle
+    }
     // The curve at up to 6 β evenly spaced over the grid (each is a full evaluation).
     const auto& grid = fit->planner.betas;
     const size_t points = std::min<size_t>(grid.size(), 6);

@@ -59,6 +59,11 @@ const std::vector<std::string>& fit_stages() {
   return stages;
 }
 
+std::vector<std::string> fit_default_systems(const std::string& backbone) {
+  return {"mostpop", "swing",   backbone,        "fast_only",        "fast_rank", "slow",
+          "fast_rank_slow", "twistar", "router_random", "router_threshold", "oracle"};
+}
+
 SidStageOptions FitOptions::default_sid() {
   SidStageOptions s;
   s.embedding = "hybrid";
@@ -151,9 +156,7 @@ FitOutcome run_fit(const Dataset& data, const FitOptions& options, const Context
   EvalStageOptions eval = options.eval;
   eval.reasoner = options.reasoner_name;
   eval.eval.progress = progress;
-  if (eval.systems.empty())
-    eval.systems = {"mostpop", "swing", options.backbone, "fast_only", "fast_rank", "slow", "fast_rank_slow",
-                    "twistar", "router_random", "router_threshold", "oracle"};
+  if (eval.systems.empty()) eval.systems = fit_default_systems(options.backbone);
   // The default comparison and latency pair need twistar (and slow); a shorter --systems drops them.
   auto has = [&](const std::string& s) { return std::find(eval.systems.begin(), eval.systems.end(), s) != eval.systems.end(); };
   if (!eval.compare_to.empty() && !has(eval.compare_to)) eval.compare_to.clear();

@@ -24,6 +24,10 @@ namespace twistar {
 /// The chain's stages in run order.
 const std::vector<std::string>& fit_stages();
 
+/// The systems the eval stage compares by default: mostpop, swing, `backbone`, fast_only, fast_rank,
+/// slow, fast_rank_slow, twistar, router_random, router_threshold, oracle.
+std::vector<std::string> fit_default_systems(const std::string& backbone);
+
 struct FitOptions {
   /// The sequential backbone: bsarec (the default: above SASRec on every validation split measured,
   /// docs/RESULTS.md) or sasrec. Its item table feeds the hybrid SIDs and the ranker's features.
