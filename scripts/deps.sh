@@ -8,6 +8,7 @@ packages=(
   libtomlplusplus-dev libcpp-httplib-dev zlib1g-dev libeigen3-dev
   libxgboost-dev                        # the gradient-boosted ranker (LambdaMART)
   libgtest-dev libgmock-dev libbenchmark-dev
+  pybind11-dev python3-dev python3-pytest python3-numpy   # the Python package and its tests
   gnuplot wrk jq curl                    # bench/serve.sh: wrk drives, curl waits for /healthz, jq writes results
 )
 missing=()

@@ -411,12 +411,20 @@ RankerFit fit_ranker(const RankLists& train, const RankLists& valid, int64_t num
 
 RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec sasrec,
                                const RankerOptions& o, const Context& ctx, const fs::path& dir,
-                               const TrainControl& control) {
+                               const TrainControl& control, const HeldoutGenerators* heldout) {
   o.validate();
   ctx.apply();
+  const bool held = o.training_lists == "heldout";
+  if (held && (!heldout || !heldout->fast))
+    throw Error("train_ranker: lists = heldout needs the held-out generators (run/heldout)");
   // A ranker that does not read the backbone gets neither its features nor its items.
   const bool reads_sasrec = o.use_sasrec && sasrec;
   if (!reads_sasrec) sasrec = Sasrec{nullptr};
+  Sasrec train_sasrec = held && reads_sasrec ? heldout->sasrec : sasrec;
+  if (reads_sasrec && !train_sasrec)
+    throw Error("train_ranker: the run has a backbone and run/heldout has none");
+  const FastRec& train_fast = held ? *heldout->fast : fast;
+  const int lists_per_user = held ? 1 : o.lists_per_user;
   RankerTrainResult result;
   const int64_t m = o.candidates;
   SwingOptions swing;
@@ -427,7 +435,8 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
   nlohmann::json lists_identity = {{"data", data.fingerprint()},
                                    {"candidates", m},
                                    {"history", o.history},
-                                   {"lists_per_user", o.lists_per_user},
+                                   {"training_lists", o.training_lists},
+                                   {"lists_per_user", lists_per_user},
                                    {"add_missed_positive", o.add_missed_positive},
                                    {"sasrec", static_cast<bool>(sasrec)},
                                    {"fast_beam", fast.options().beam},
@@ -435,15 +444,18 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
                                    {"pool_backbone", o.pool_backbone},
                                    {"pool_swing", o.pool_swing},
                                    {"sasrec_model", sasrec ? module_fingerprint(*sasrec) : ""}};
+  if (held) {
+    lists_identity["heldout_fast_model"] = train_fast.fingerprint();
+    lists_identity["heldout_sasrec_model"] = train_sasrec ? module_fingerprint(*train_sasrec) : "";
+  }
   const fs::path lists_path = dir / "lists.pt", lists_meta = dir / "lists.json";
-  // The training loop's fast_rec, not owned: it outlives the lists.
-  const std::shared_ptr<const FastRec> fast_ref(&fast, [](const FastRec*) {});
-  auto pool_inputs = [&](std::shared_ptr<const RankSources> sources) {
+  // The generators that propose (and score) a list's candidates, not owned: they outlive the lists.
+  auto pool_inputs = [&](std::shared_ptr<const RankSources> sources, const FastRec& generator, Sasrec backbone) {
     RankInputs in;
     in.sources = std::move(sources);
-    in.sasrec = sasrec;
+    in.sasrec = backbone;
     in.history = o.history;
-    in.fast = fast_ref;
+    in.fast = std::shared_ptr<const FastRec>(&generator, [](const FastRec*) {});
     in.pool_backbone = o.pool_backbone;
     in.pool_swing = o.pool_swing;
     return in;
@@ -466,7 +478,7 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
   } else {
     std::vector<RankLists> parts;
     int64_t generated = 0, hits = 0;
-    for (int d = 1; d <= o.lists_per_user; ++d) {
+    for (int d = 1; d <= lists_per_user; ++d) {
       // Training prefix d of each user: target s[n-2-d], statistics from the items before it.
       std::vector<Sequence> before, histories;
       std::vector<ItemIndex> targets;
@@ -478,8 +490,11 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
         targets.push_back(s[static_cast<size_t>(cut)]);
       }
       if (histories.empty()) break;
-      RankInputs in = pool_inputs(std::make_shared<RankSources>(build_rank_sources(data, before, swing)));
-      auto cands = fast_candidates(fast, histories, m, fmt::format("ranker lists (prefix {})", d), control.progress);
+      RankInputs in = pool_inputs(std::make_shared<RankSources>(build_rank_sources(data, before, swing)),
+                                  train_fast, train_sasrec);
+      auto cands = fast_candidates(train_fast, histories, m,
+                                   fmt::format("ranker lists ({} {})", held ? "held out" : "prefix", d),
+                                   control.progress);
       for (size_t r = 0; r < cands.size(); ++r) {
         auto& c = cands[r];
         const size_t slots = std::min(c.size(), static_cast<size_t>(m));
@@ -506,7 +521,7 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
       histories.push_back(e.history);
       targets.push_back(e.target);
     }
-    valid = make_rank_lists(pool_inputs(valid_sources), histories,
+    valid = make_rank_lists(pool_inputs(valid_sources, fast, sasrec), histories,
                             fast_candidates(fast, histories, m, "ranker lists (validation)", control.progress),
                             targets, m);
     torch::serialize::OutputArchive a;

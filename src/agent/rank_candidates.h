@@ -5,13 +5,17 @@
 // which retrievers proposed it. Without a prior fast_rec the call is invalid: the observation
 // carries the error and the request is left as it was.
 //
-// Training (train_ranker): fast_rec(m) runs on each user's last `lists_per_user` training prefixes;
-// the true next item is the positive and the other candidates are the negatives (lists whose beam
-// missed the target are dropped unless add_missed_positive). Validation lists come from fast_rec(m)
-// on the validation histories; their targets only score the early stopping.
+// Training (train_ranker): by default (lists = "heldout") the run's generators are trained again
+// without each user's last training item (run/heldout, apps/pipeline.h) and their pools for that
+// item are the training lists, so the ranker learns from candidates whose target the generators
+// never saw, as at validation and test time; with lists = "prefixes" the run's own fast_rec(m) runs
+// on each user's last `lists_per_user` training prefixes (targets it was trained on). The true next
+// item is the positive and the other candidates are the negatives (lists whose pool missed the
+// target are dropped unless add_missed_positive). Validation lists come from the run's own
+// generators on the validation histories; their targets only score the early stopping.
 //
 // Run directory: run/ranker/{sources.pt, model.pt | gbdt.json, manifest.json} beside run/sid,
-// run/sidgen and (when the ranker reads SASRec) run/sasrec.
+// run/sidgen, run/heldout and (when the ranker reads SASRec) run/sasrec.
 #pragma once
 
 #include <filesystem>
@@ -115,11 +119,21 @@ RankerFit fit_ranker(const RankLists& train, const RankLists& valid, int64_t num
                      const nlohmann::json& config, const torch::Tensor& item_init,
                      const TrainControl& control = {});
 
+/// The generators retrained on without_last_items(data) (run/heldout): they propose the training
+/// lists when options.training_lists is "heldout". `sasrec` is null when the run has no backbone.
+struct HeldoutGenerators {
+  std::shared_ptr<const FastRec> fast;
+  Sasrec sasrec{nullptr};
+};
+
 /// Trains the ranker into `dir` (resuming a DIN training; the candidate lists are cached in `dir`).
-/// `sasrec` is the run's SASRec or null; it is read only when options.use_sasrec.
+/// `sasrec` is the run's SASRec or null; it is read only when options.use_sasrec. `heldout` is
+/// required when options.training_lists is "heldout": the training lists are then its candidates for each
+/// user's last training item (one list per user), the validation lists the run's own.
 RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec sasrec,
                                const RankerOptions& options, const Context& ctx,
-                               const std::filesystem::path& dir, const TrainControl& control = {});
+                               const std::filesystem::path& dir, const TrainControl& control = {},
+                               const HeldoutGenerators* heldout = nullptr);
 
 /// rank_candidates from a run directory (run/ranker, and run/sasrec when the ranker reads it).
 std::shared_ptr<RankCandidates> load_rank_candidates(const std::filesystem::path& run_dir,

@@ -296,7 +296,11 @@ void add_ranker_options(CLI::App* sub, RankerOptions& o) {
                   "Backbone's top items joined to fast_rec's in the pool the ranker orders (0 = none)");
   sub->add_option("--ranker-pool-swing", o.pool_swing,
                   "Swing's top items for the recent history joined to the pool (0 = none)");
-  sub->add_option("--ranker-lists-per-user", o.lists_per_user, "Training lists per user (its last training prefixes)");
+  sub->add_option("--ranker-training-lists", o.training_lists,
+                  "Training lists from generators retrained without each user's last training item (heldout) "
+                  "or from the run's own generators on training prefixes (prefixes)")
+      ->check(CLI::IsMember({"heldout", "prefixes"}));
+  sub->add_option("--ranker-lists-per-user", o.lists_per_user, "Training lists per user (prefixes: its last training prefixes)");
   sub->add_flag("!--ranker-no-sasrec", o.use_sasrec, "Do not read SASRec's logits as features");
   sub->add_flag("--ranker-add-missed-positive", o.add_missed_positive,
                 "Put a training target the beam missed into its list (default: drop the list)");

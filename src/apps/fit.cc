@@ -115,6 +115,9 @@ double fit_stage_estimate_seconds(const std::string& stage, const Dataset& data,
                                : stage == "reasoner" ? &o.reasoner.train
                                                      : nullptr;
   if (budget && budget->max_minutes > 0) seconds = std::min(seconds, budget->max_minutes * 60.0);
+  // Held-out lists train the backbone and the SID generator again first.
+  if (stage == "ranker" && o.ranker.training_lists == "heldout")
+    seconds += fit_stage_estimate_seconds("backbone", data, o) + fit_stage_estimate_seconds("sidgen", data, o);
   return seconds;
 }
 

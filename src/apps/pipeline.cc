@@ -10,6 +10,8 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/manifest.h"
+#include "core/atomic_file.h"
+#include "data/split.h"
 #include "models/sasrec_trainer.h"
 #include "models/sid_generator_trainer.h"
 #include "serve/item_table.h"
@@ -47,6 +49,38 @@ void record_inputs(const fs::path& dir, const std::map<std::string, std::string>
 }
 
 }  // namespace
+
+HeldoutGenerators train_heldout_generators(const Dataset& data, const Context& ctx, const fs::path& run_dir,
+                                           bool progress) {
+  const fs::path held = run_dir / "heldout";
+  const Dataset shifted = without_last_items(data);
+  HeldoutGenerators out;
+  // The run's backbone again, with the options it was trained with (its manifest's config).
+  const fs::path backbone = backbone_dir(run_dir);
+  if (fs::exists(backbone / "model.pt")) {
+    auto man = Manifest::load(backbone);
+    if (!man) throw_input_error("{}: no manifest; retrain the backbone", backbone.string());
+    auto options = SasrecOptions::from_json(man->config);
+    spdlog::info("ranker: held-out {}, trained without each user's last training item ({})", options.arch,
+                 (held / options.arch).string());
+    run_sasrec_stage(shifted, options, ctx, held, progress, false);
+    out.sasrec = load_sasrec(held / options.arch, ctx);
+  }
+  // The SID generator again, on the run's SIDs and with its options.
+  const fs::path map = run_dir / "sid" / "sid_map.json";
+  if (!fs::exists(map)) throw_input_error("{}: missing; run `twistar sid --run {}` first", map.string(), run_dir.string());
+  fs::create_directories(held / "sid");
+  write_file_atomic(held / "sid" / "sid_map.json", read_file(map));
+  auto man = Manifest::load(run_dir / "sidgen");
+  if (!man || man->stage != "sidgen")
+    throw_input_error("{}: no finished sidgen stage; run `twistar train sidgen --run {}` first",
+                      (run_dir / "sidgen").string(), run_dir.string());
+  spdlog::info("ranker: held-out SID generator, trained without each user's last training item ({})",
+               (held / "sidgen").string());
+  run_sidgen_stage(shifted, SidGeneratorOptions::from_json(man->config), ctx, held, progress, false);
+  out.fast = load_fast_rec(held, ctx);
+  return out;
+}
 
 TrainStageOutcome run_sasrec_stage(const Dataset& data, const SasrecOptions& options,
                                    const Context& ctx, const fs::path& run_dir, bool progress,
@@ -120,6 +154,12 @@ TrainStageOutcome run_ranker_stage(const Dataset& data, const RankerOptions& opt
   std::map<std::string, std::string> inputs = {{"data", data.fingerprint()},
                                                {"sidgen", hash_file(sidgen_model)}};
   if (has_sasrec) inputs["sasrec"] = hash_file(sasrec_model);
+  // The held-out generators first (reused when up to date; --force retrains the ranker only).
+  HeldoutGenerators heldout;
+  if (options.training_lists == "heldout") {
+    heldout = train_heldout_generators(data, ctx, run_dir, progress);
+    inputs["heldout_sidgen"] = hash_file(run_dir / "heldout" / "sidgen" / "model.pt");
+  }
   if (!force)
     if (auto done = reusable_stage(dir, "ranker", config, inputs)) return *done;
   if (force && fs::exists(dir)) fs::remove_all(dir);
@@ -127,7 +167,7 @@ TrainStageOutcome run_ranker_stage(const Dataset& data, const RankerOptions& opt
   control.progress = progress;
   Sasrec sasrec{nullptr};
   if (has_sasrec) sasrec = load_sasrec(backbone_dir(run_dir), ctx);
-  auto r = train_ranker(data, *fast, sasrec, options, ctx, dir, control);
+  auto r = train_ranker(data, *fast, sasrec, options, ctx, dir, control, &heldout);
   if (r.finished) {
     auto m = Manifest::load(dir);
     m->inputs = inputs;

@@ -20,6 +20,7 @@
 #include "agent/reasoner_training.h"
 #include "agent/think_and_rec.h"
 #include "agent/planner.h"
+#include "agent/rank_candidates.h"
 #include "models/ranker.h"
 #include "models/sasrec.h"
 #include "models/sid_generator.h"
@@ -46,6 +47,12 @@ TrainStageOutcome run_sasrec_stage(const Dataset& data, const SasrecOptions& opt
 TrainStageOutcome run_sidgen_stage(const Dataset& data, const SidGeneratorOptions& options,
                                    const Context& ctx, const std::filesystem::path& run_dir,
                                    bool progress, bool force = false);
+
+/// The run's generators (its backbone, when it has one, and its SID generator) trained again with
+/// their own options on without_last_items(data) into run/heldout/{<backbone>,sid,sidgen}, reused
+/// when up to date: they propose the ranker's held-out training lists.
+HeldoutGenerators train_heldout_generators(const Dataset& data, const Context& ctx,
+                                           const std::filesystem::path& run_dir, bool progress);
 
 /// The `ranker` stage: builds candidate lists with run/sidgen's fast_rec (and run/sasrec's logits when
 /// the options read SASRec and the run has it), trains rank_candidates' model into run/ranker.

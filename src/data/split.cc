@@ -43,4 +43,12 @@ std::vector<Sequence> training_parts(const Dataset& data) {
   return out;
 }
 
+Dataset without_last_items(const Dataset& data) {
+  Dataset out = data;
+  out.name = data.name + "+heldout";
+  for (auto& s : out.sequences)
+    if (!s.empty()) s.pop_back();
+  return out;
+}
+
 }  // namespace twistar

@@ -35,6 +35,13 @@ std::vector<Example> make_examples(const Dataset& data, Split split, const Split
 /// The training part s[:n-2] of every user (empty for users shorter than 3).
 std::vector<Sequence> training_parts(const Dataset& data);
 
+/// `data` with each user's last item dropped. Its validation target is the user's last training
+/// item s[n-3] and its training part s[:n-3], so models trained on it (early-stopped on its
+/// validation split) never read the real validation or test targets, nor s[n-3]: their candidates
+/// for s[:n-3] look like the real models' candidates for unseen targets (the ranker's held-out
+/// training lists). Named "<name>+heldout".
+Dataset without_last_items(const Dataset& data);
+
 /// Keeps the last `max_history` items (0 = all).
 Sequence truncate_history(const Sequence& history, size_t max_history);
 

@@ -28,6 +28,8 @@ void RankerOptions::validate() const {
   if (candidates < 2) throw_input_error("ranker candidates: must be >= 2, got {}", candidates);
   if (pool_backbone < 0 || pool_swing < 0)
     throw_input_error("ranker pool_backbone/pool_swing: must be >= 0, got {}/{}", pool_backbone, pool_swing);
+  if (training_lists != "heldout" && training_lists != "prefixes")
+    throw_input_error("ranker training_lists: must be heldout or prefixes, got '{}'", training_lists);
   if (lists_per_user < 1) throw_input_error("ranker lists_per_user: must be >= 1, got {}", lists_per_user);
   if (gbdt_rounds < 1) throw_input_error("ranker gbdt_rounds: must be >= 1, got {}", gbdt_rounds);
   if (gbdt_depth < 1) throw_input_error("ranker gbdt_depth: must be >= 1, got {}", gbdt_depth);
@@ -45,6 +47,7 @@ nlohmann::json RankerOptions::to_json() const {
                       {"candidates", candidates},
                       {"pool_backbone", pool_backbone},
                       {"pool_swing", pool_swing},
+                      {"training_lists", training_lists},
                       {"lists_per_user", lists_per_user},
                       {"use_sasrec", use_sasrec},
                       {"add_missed_positive", add_missed_positive},
@@ -68,6 +71,8 @@ RankerOptions RankerOptions::from_json(const nlohmann::json& j) {
   // A ranker written before the pools ordered fast_rec's candidates alone.
   o.pool_backbone = j.value("pool_backbone", 0);
   o.pool_swing = j.value("pool_swing", 0);
+  // A ranker written before held-out lists trained on the run's own generators' prefixes.
+  o.training_lists = j.value("training_lists", std::string("prefixes"));
   get("lists_per_user", o.lists_per_user);
   get("use_sasrec", o.use_sasrec);
   get("add_missed_positive", o.add_missed_positive);

@@ -7,6 +7,8 @@
 #include "agent/rank_candidates.h"
 #include "apps/pipeline.h"
 #include "core/error.h"
+#include "core/manifest.h"
+#include "data/split.h"
 #include "fixtures.h"
 #include "model_fixtures.h"
 #include "models/sasrec.h"
@@ -147,6 +149,9 @@ TEST(Ranker, DinAndGbdtLearnASignalTheFastOrderLacks) {
 TEST(Ranker, OptionsRejectBadValuesByName) {
   RankerOptions o;
   o.kind = "forest";
+  EXPECT_THROW(o.validate(), InputError);
+  o = RankerOptions();
+  o.training_lists = "everything";
   EXPECT_THROW(o.validate(), InputError);
   o = RankerOptions();
   o.candidates = 1;
@@ -353,6 +358,39 @@ TEST(RankPools, TheBackboneAndSwingJoinFastRecsCandidatesWithTheirSourcesAndLogi
     const int64_t item = alone.items[0][c].item<int64_t>();
     EXPECT_NEAR(alone.features[0][c][10].item<float>(), scores[item].item<float>(), 1e-4) << item;
   }
+}
+
+TEST_F(RankStage, HeldOutListsComeFromAGeneratorThatNeverSawTheirTargets) {
+  auto o = options("gbdt");
+  o.training_lists = "heldout";
+  run_ranker_stage(*data_, o, one_thread(), run(), true);
+  // run/heldout/sidgen was trained, with run/sidgen's options, on the data without each user's last
+  // item: the targets of the ranker's training lists (each user's last training item) are its
+  // validation targets, never its training targets.
+  auto held = Manifest::load(run() / "heldout" / "sidgen");
+  ASSERT_TRUE(held);
+  EXPECT_EQ(held->inputs.at("data"), without_last_items(*data_).fingerprint());
+  auto own = Manifest::load(run() / "sidgen");
+  EXPECT_EQ(held->config.at("dim"), own->config.at("dim"));
+  auto ranker = Manifest::load(run() / "ranker");
+  ASSERT_TRUE(ranker);
+  EXPECT_EQ(ranker->config.at("training_lists"), "heldout");
+  EXPECT_TRUE(ranker->inputs.count("heldout_sidgen"));
+  // One list per user at most (the held-out item); the prefixes' lists come two per user.
+  const auto held_lists = ranker->metrics.at("train_lists").get<int64_t>();
+  EXPECT_GT(held_lists, 0);
+  EXPECT_LE(held_lists, static_cast<int64_t>(data_->sequences.size()));
+  EXPECT_TRUE(run_ranker_stage(*data_, o, one_thread(), run(), false).skipped);
+  o.training_lists = "prefixes";
+  run_ranker_stage(*data_, o, one_thread(), run(), false);
+  EXPECT_GT(Manifest::load(run() / "ranker")->metrics.at("train_lists").get<int64_t>(), held_lists);
+  // And the tool serves from the run's own generators either way.
+  auto rank = load_rank_candidates(run(), one_thread());
+  auto fast = load_fast_rec(run(), one_thread());
+  RequestState state;
+  state.history = {3, 4, 5};
+  fast->run_one(state, {10, 0});
+  EXPECT_EQ(rank->run_one(state, {4, 10}).items.size(), 4u);
 }
 
 TEST_F(RankStage, RankBeforeFastIsAnInvalidCallNotACrash) {

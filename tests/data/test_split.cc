@@ -1,6 +1,7 @@
 // The leave-one-out protocol: which item is held out for which split, and what training may see.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "core/error.h"
@@ -53,6 +54,26 @@ TEST(SplitTest, TrainingPartHoldsOutBothTargets) {
   EXPECT_TRUE(parts[1].empty());
   EXPECT_EQ(parts[2], (Sequence{9}));
   EXPECT_TRUE(parts[3].empty());
+}
+
+TEST(SplitTest, WithoutLastItemsHoldsOutTheLastTrainingItemAndNeitherTarget) {
+  Dataset d = make_dataset({{1, 2, 3, 4, 5}, {7, 8, 9}});
+  Dataset held = without_last_items(d);
+  EXPECT_EQ(held.name, "toy+heldout");
+  EXPECT_NE(held.fingerprint(), d.fingerprint());
+  // Its validation target is the user's last training item (3), its history and training part the
+  // items before it; the real validation (4) and test (5) targets are in neither.
+  auto ex = make_examples(held, Split::kValid);
+  ASSERT_EQ(ex.size(), 1u);  // the three-item user has no training item left to hold out
+  EXPECT_EQ(ex[0].target, 3);
+  EXPECT_EQ(ex[0].history, (Sequence{1, 2}));
+  EXPECT_EQ(training_parts(held)[0], (Sequence{1, 2}));
+  EXPECT_TRUE(training_parts(held)[1].empty());
+  // Its test example is the real validation example.
+  auto test = make_examples(held, Split::kTest);
+  EXPECT_EQ(test[0].target, 4);
+  EXPECT_EQ(test[0].history, (Sequence{1, 2, 3}));
+  EXPECT_EQ(d.sequences[0].size(), 5u);  // the original is left as it was
 }
 
 TEST(SplitTest, HistoriesNeverContainTheirTarget) {
