@@ -122,8 +122,10 @@ void add_backbone_items(Sasrec& model, const std::vector<Sequence>& histories, i
   }
 }
 
-// Each history's pool: its first m candidates, the backbone's and Swing's items (RankInputs), the
-// items fast_rec did not return scored by its generator, best first by that score.
+// Each history's pool: its first m candidates by beam score, then the Swing and backbone items
+// fast_rec did not return (RankInputs), at the list's lowest beam score. Scoring those with the SID
+// generator (a teacher-forced decode per item) cost 1.6 of the call's 2.2 ms and bought nothing:
+// Scientific validation NDCG@10 0.1053 with it, 0.1052 without (docs/RESULTS.md).
 std::vector<Pool> build_pools(const RankInputs& in, const std::vector<Sequence>& histories,
                               const std::vector<Ranking>& candidates, int64_t m) {
   std::vector<Pool> pools(histories.size());
@@ -140,24 +142,13 @@ std::vector<Pool> build_pools(const RankInputs& in, const std::vector<Sequence>&
     Sasrec model = in.sasrec;  // shares the module
     add_backbone_items(model, histories, in.pool_backbone, pools);
   }
-  if (in.fast) {
-    std::vector<std::vector<ItemIndex>> missing(histories.size());
-    for (size_t r = 0; r < pools.size(); ++r)
-      for (size_t c = 0; c < pools[r].items.size(); ++c)
-        if (!(pools[r].from[c] & kFromFastRec)) missing[r].push_back(pools[r].items[c].item);
-    const auto scores = in.fast->log_probs(histories, missing);
-    for (size_t r = 0; r < pools.size(); ++r)
-      for (size_t c = 0, j = 0; c < pools[r].items.size(); ++c)
-        if (!(pools[r].from[c] & kFromFastRec)) pools[r].items[c].score = scores[r][j++];
-  }
   for (auto& pool : pools) {
-    // Best first by fast_rec's score, as fast_rec orders its own (ties to the lower item).
+    // Best first by fast_rec's score; the other retrievers' items, all at the list's lowest beam
+    // score, keep their own retriever's order (Swing's, then the backbone's).
     std::vector<size_t> order(pool.items.size());
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      const auto &x = pool.items[a], &y = pool.items[b];
-      return x.score > y.score || (x.score == y.score && x.item < y.item);
-    });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return pool.items[a].score > pool.items[b].score; });
     Pool sorted;
     for (size_t c : order) {
       sorted.items.push_back(pool.items[c]);
@@ -449,13 +440,12 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
     lists_identity["heldout_sasrec_model"] = train_sasrec ? module_fingerprint(*train_sasrec) : "";
   }
   const fs::path lists_path = dir / "lists.pt", lists_meta = dir / "lists.json";
-  // The generators that propose (and score) a list's candidates, not owned: they outlive the lists.
-  auto pool_inputs = [&](std::shared_ptr<const RankSources> sources, const FastRec& generator, Sasrec backbone) {
+  // The backbone behind a list's logits and top items (the run's, or the held-out one).
+  auto pool_inputs = [&](std::shared_ptr<const RankSources> sources, Sasrec backbone) {
     RankInputs in;
     in.sources = std::move(sources);
     in.sasrec = backbone;
     in.history = o.history;
-    in.fast = std::shared_ptr<const FastRec>(&generator, [](const FastRec*) {});
     in.pool_backbone = o.pool_backbone;
     in.pool_swing = o.pool_swing;
     return in;
@@ -491,7 +481,7 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
       }
       if (histories.empty()) break;
       RankInputs in = pool_inputs(std::make_shared<RankSources>(build_rank_sources(data, before, swing)),
-                                  train_fast, train_sasrec);
+                                  train_sasrec);
       auto cands = fast_candidates(train_fast, histories, m,
                                    fmt::format("ranker lists ({} {})", held ? "held out" : "prefix", d),
                                    control.progress);
@@ -521,7 +511,7 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
       histories.push_back(e.history);
       targets.push_back(e.target);
     }
-    valid = make_rank_lists(pool_inputs(valid_sources, fast, sasrec), histories,
+    valid = make_rank_lists(pool_inputs(valid_sources, sasrec), histories,
                             fast_candidates(fast, histories, m, "ranker lists (validation)", control.progress),
                             targets, m);
     torch::serialize::OutputArchive a;
@@ -539,8 +529,7 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
   result.train_lists = train.size();
   result.valid_lists = valid.size();
   result.valid_hit_rate = valid.label.ge(0).to(torch::kDouble).mean().item<double>();
-  // The pools are in fast_rec's order (its own candidates first by beam score, the others by the
-  // score its generator gives them).
+  // The pools are in fast_rec's order (its own candidates by beam score, then the others).
   const int64_t width = valid.items.size(1);
   auto fast_order = torch::arange(width, torch::kFloat).neg().expand({valid.size(), width});
   result.fast_valid_ndcg10 = rank_lists_ndcg10(fast_order.masked_fill(valid.items.lt(0), -1e9), valid.label);
@@ -587,7 +576,6 @@ std::shared_ptr<RankCandidates> load_rank_candidates(const fs::path& run_dir, co
   in.history = o.history;
   in.pool_backbone = o.pool_backbone;
   in.pool_swing = o.pool_swing;
-  if (o.pool_backbone > 0 || o.pool_swing > 0) in.fast = load_fast_rec(run_dir, ctx);
   const std::string backbone = man->config.value("backbone", "sasrec");
   if (man->config.value("reads_sasrec", false)) in.sasrec = load_sasrec(run_dir / backbone, ctx);
   if (in.sasrec && in.sasrec->num_items() != in.sources->num_items())

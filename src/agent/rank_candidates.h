@@ -37,9 +37,6 @@ struct RankInputs {
   /// Null when the ranker does not read SASRec (the run's backbone).
   Sasrec sasrec{nullptr};
   int64_t history = 20;
-  /// Scores the pool's items that fast_rec did not return (null: they get the list's lowest beam
-  /// score).
-  std::shared_ptr<const FastRec> fast;
   /// The backbone's (when `sasrec` is set) and Swing's shares of the pool.
   int64_t pool_backbone = 0, pool_swing = 0;
 

@@ -47,6 +47,9 @@ nlohmann::json RankerOptions::to_json() const {
                       {"candidates", candidates},
                       {"pool_backbone", pool_backbone},
                       {"pool_swing", pool_swing},
+                      // How the pool's items from other retrievers are scored (a constant, so a
+                      // ranker trained when the SID generator scored them is retrained, not reused).
+                      {"pool_extras", "lowest_beam"},
                       {"training_lists", training_lists},
                       {"lists_per_user", lists_per_user},
                       {"use_sasrec", use_sasrec},
