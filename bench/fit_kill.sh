@@ -38,14 +38,17 @@ echo "finished $(($(date +%s) - t0)) s after the last kill"
 
 rows=()
 same_all=true
-for m in "$ref"/*/manifest.json; do
-  stage_dir=$(basename "$(dirname "$m")")
-  [ "$stage_dir" = eval ] && continue
-  other=$run/$stage_dir/manifest.json
-  strip='del(.wall_seconds, .created, .created_at, .date, .metrics.train_seconds, .metrics.seconds)'
-  if [ -f "$other" ] && [ "$(jq -S "$strip" "$m")" = "$(jq -S "$strip" "$other")" ]; then same=true; else same=false; same_all=false; fi
+# Every stage the killed fit wrote (run/heldout/* included), against the reference's. Wall times and
+# every "*seconds" metric are left out: they are measurements, not results.
+strip='del(.wall_seconds, .created) | (.metrics // {}) |= with_entries(select(.key | endswith("seconds") | not))'
+for other in "$run"/*/manifest.json "$run"/*/*/manifest.json; do
+  [ -f "$other" ] || continue
+  rel=${other#"$run"/}
+  stage_dir=${rel%/manifest.json}
+  m=$ref/$rel
+  if [ -f "$m" ] && [ "$(jq -S "$strip" "$m")" = "$(jq -S "$strip" "$other")" ]; then same=true; else same=false; same_all=false; fi
   rows+=("$(jq -nc --arg stage "$stage_dir" --argjson same $same \
-    --argjson ref "$(jq -c .metrics "$m")" --argjson killed "$( [ -f "$other" ] && jq -c .metrics "$other" || echo null)" \
+    --argjson ref "$( [ -f "$m" ] && jq -c .metrics "$m" || echo null)" --argjson killed "$(jq -c .metrics "$other")" \
     '{stage: $stage, same_manifest: $same, reference_metrics: $ref, killed_metrics: $killed}')")
   echo "$stage_dir: same manifest $same"
 done
