@@ -39,8 +39,8 @@ echo "finished $(($(date +%s) - t0)) s after the last kill"
 rows=()
 same_all=true
 # Every stage the killed fit wrote (run/heldout/* included), against the reference's. Wall times and
-# every "*seconds" metric are left out: they are measurements, not results.
-strip='del(.wall_seconds, .created) | (.metrics // {}) |= with_entries(select(.key | endswith("seconds") | not))'
+# every metric named after seconds are left out: they are measurements, not results.
+strip='del(.wall_seconds, .created) | (.metrics // {}) |= with_entries(select(.key | contains("seconds") | not))'
 for other in "$run"/*/manifest.json "$run"/*/*/manifest.json; do
   [ -f "$other" ] || continue
   rel=${other#"$run"/}

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/manifest.h"
 #include "sid/sid_map.h"
+#include "nn/torch_io.h"
 
 namespace twistar {
 namespace fs = std::filesystem;
@@ -402,7 +403,7 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
   result.sft_seconds = sft.seconds;
   if (!sft.finished) return result;
   result.sft_holdout_reward = sft.best;
-  write_path_atomic(dir / "sft.pt", [&](const fs::path& p) { torch::save(policy, p.string()); });
+  save_torch_atomic(dir / "sft.pt", policy);
 
   // 3. GRPO from the warm-up policy, with a KL anchor to it.
   auto reference = make_policy(sids, popularity, options);
@@ -414,7 +415,7 @@ PlannerTrainResult train_planner_on_table(const EpisodeTable& table, const SidMa
   result.grpo_seconds = grpo.seconds;
   if (!grpo.finished) return result;
   result.grpo_holdout_reward = grpo.best;
-  write_path_atomic(dir / "model.pt", [&](const fs::path& p) { torch::save(policy, p.string()); });
+  save_torch_atomic(dir / "model.pt", policy);
 
   // 4. The β sweep on the holdout users, the served β and the threshold router.
   nlohmann::json sweep = {{"sft", nlohmann::json::array()}, {"grpo", nlohmann::json::array()}};

@@ -15,6 +15,7 @@
 #include "data/split.h"
 #include "models/sasrec_trainer.h"
 #include "nn/device.h"
+#include "nn/torch_io.h"
 
 namespace twistar {
 namespace fs = std::filesystem;
@@ -517,7 +518,7 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
     torch::serialize::OutputArchive a;
     for (auto* part : {&train, &valid})
       for (auto& [name, tensor] : list_fields(*part, part == &train ? "train_" : "valid_")) a.write(name, *tensor);
-    write_path_atomic(lists_path, [&](const fs::path& p) { a.save_to(p.string()); });
+    save_archive_atomic(lists_path, a);
     write_file_atomic(lists_meta,
                       nlohmann::json{{"identity", lists_identity},
                                      {"train_hit_rate", result.train_hit_rate},

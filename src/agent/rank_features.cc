@@ -9,6 +9,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "graph/popularity.h"
+#include "nn/torch_io.h"
 
 namespace twistar {
 namespace fs = std::filesystem;
@@ -81,7 +82,7 @@ void RankSources::save(const fs::path& path) const {
   archive.write("brand", int_tensor(brand));
   archive.write("leaf_category", int_tensor(leaf_category));
   archive.write("top_category", int_tensor(top_category));
-  write_path_atomic(path, [&](const fs::path& p) { archive.save_to(p.string()); });
+  save_archive_atomic(path, archive);
 }
 
 RankSources RankSources::load(const fs::path& path) {

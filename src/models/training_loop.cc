@@ -10,6 +10,7 @@
 #include "core/manifest.h"
 #include "core/progress.h"
 #include "nn/device.h"
+#include "nn/torch_io.h"
 
 namespace twistar {
 namespace fs = std::filesystem;
@@ -122,15 +123,14 @@ std::string checkpoint_name(int epoch, const char* what) {
 }
 
 void save_module(const std::shared_ptr<torch::nn::Module>& model, const fs::path& path) {
-  write_path_atomic(path, [&](const fs::path& p) { torch::save(model, p.string()); });
+  save_torch_atomic(path, model);
 }
 
 void save_checkpoint(const fs::path& dir, const std::shared_ptr<torch::nn::Module>& model,
                      torch::optim::Optimizer& opt, const LoopState& state,
                      const nlohmann::json& identity) {
   save_module(model, dir / checkpoint_name(state.epoch, "model"));
-  write_path_atomic(dir / checkpoint_name(state.epoch, "optim"),
-                    [&](const fs::path& p) { torch::save(opt, p.string()); });
+  save_torch_atomic(dir / checkpoint_name(state.epoch, "optim"), opt);
   nlohmann::json j = {{"identity", identity}, {"state", state.to_json()}};
   write_file_atomic(dir / "state.json", j.dump(2));
   // Older checkpoints are dropped only once state.json points at the new one.

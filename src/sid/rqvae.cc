@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "sid/residual_kmeans.h"
+#include "nn/torch_io.h"
 
 namespace twistar {
 namespace fs = std::filesystem;
@@ -463,8 +464,7 @@ EmbeddingMatrix Rqvae::codebook(int level) const {
 void Rqvae::save(const fs::path& dir) const {
   if (!fitted()) throw_error("rqvae: save() before fit()");
   fs::create_directories(dir);
-  write_path_atomic(dir / kWeightsFile,
-                    [&](const fs::path& p) { torch::save(net_->model, p.string()); });
+  save_torch_atomic(dir / kWeightsFile, net_->model);
   const nlohmann::json config = {
       {"format", kFormatTag},          {"format_version", kFormatVersion},
       {"input_dim", input_dim_},       {"codebook_size", codebook_size_},

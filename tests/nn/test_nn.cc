@@ -3,6 +3,9 @@
 
 #include "nn/loss.h"
 #include "nn/transformer.h"
+#include "nn/torch_io.h"
+#include "core/atomic_file.h"
+#include "test_util.h"
 
 namespace twistar {
 namespace {
@@ -52,6 +55,31 @@ TEST(Transformer, KvCacheDecodingEqualsFullPass) {
     steps.push_back(stack(x.slice(1, t, t + 1), torch::Tensor(), &cache));
   EXPECT_EQ(cache.length(), 5);
   EXPECT_TRUE(torch::allclose(torch::cat(steps, 1), full, 1e-5, 1e-5));
+}
+
+}  // namespace
+}  // namespace twistar
+
+namespace twistar {
+namespace {
+
+// The same weights give the same file, whatever the (temporary) path they were written through, so
+// stages that hash a model file see the same input after the same training.
+TEST(TorchIo, TheSameWeightsWriteTheSameBytesAndLoadBack) {
+  torch::manual_seed(1);
+  torch::nn::Linear layer(3, 2);
+  testing::TempDir tmp;
+  save_torch_atomic(tmp.path() / "a.pt", layer.ptr());
+  save_torch_atomic(tmp.path() / "other-name.pt", layer.ptr());
+  EXPECT_EQ(read_file(tmp.path() / "a.pt"), read_file(tmp.path() / "other-name.pt"));
+  torch::nn::Linear back(3, 2);
+  torch::load(back, (tmp.path() / "a.pt").string());
+  EXPECT_TRUE(torch::equal(back->weight, layer->weight));
+  torch::serialize::OutputArchive archive;
+  archive.write("x", torch::arange(4));
+  save_archive_atomic(tmp.path() / "x.pt", archive);
+  save_archive_atomic(tmp.path() / "y.pt", archive);
+  EXPECT_EQ(read_file(tmp.path() / "x.pt"), read_file(tmp.path() / "y.pt"));
 }
 
 }  // namespace
