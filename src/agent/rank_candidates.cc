@@ -408,7 +408,7 @@ RankerTrainResult train_ranker(const Dataset& data, const FastRec& fast, Sasrec 
   ctx.apply();
   const bool held = o.training_lists == "heldout";
   if (held && (!heldout || !heldout->fast))
-    throw Error("train_ranker: lists = heldout needs the held-out generators (run/heldout)");
+    throw Error("train_ranker: training_lists = heldout needs the held-out generators (run/heldout)");
   // A ranker that does not read the backbone gets neither its features nor its items.
   const bool reads_sasrec = o.use_sasrec && sasrec;
   if (!reads_sasrec) sasrec = Sasrec{nullptr};

@@ -51,13 +51,13 @@ void record_inputs(const fs::path& dir, const std::map<std::string, std::string>
 }  // namespace
 
 HeldoutGenerators train_heldout_generators(const Dataset& data, const Context& ctx, const fs::path& run_dir,
-                                           bool progress) {
+                                           bool progress, bool with_backbone) {
   const fs::path held = run_dir / "heldout";
   const Dataset shifted = without_last_items(data);
   HeldoutGenerators out;
   // The run's backbone again, with the options it was trained with (its manifest's config).
   const fs::path backbone = backbone_dir(run_dir);
-  if (fs::exists(backbone / "model.pt")) {
+  if (with_backbone && fs::exists(backbone / "model.pt")) {
     auto man = Manifest::load(backbone);
     if (!man) throw_input_error("{}: no manifest; retrain the backbone", backbone.string());
     auto options = SasrecOptions::from_json(man->config);
@@ -157,7 +157,7 @@ TrainStageOutcome run_ranker_stage(const Dataset& data, const RankerOptions& opt
   // The held-out generators first (reused when up to date; --force retrains the ranker only).
   HeldoutGenerators heldout;
   if (options.training_lists == "heldout") {
-    heldout = train_heldout_generators(data, ctx, run_dir, progress);
+    heldout = train_heldout_generators(data, ctx, run_dir, progress, options.use_sasrec);
     inputs["heldout_sidgen"] = hash_file(run_dir / "heldout" / "sidgen" / "model.pt");
   }
   if (!force)

@@ -50,9 +50,11 @@ TrainStageOutcome run_sidgen_stage(const Dataset& data, const SidGeneratorOption
 
 /// The run's generators (its backbone, when it has one, and its SID generator) trained again with
 /// their own options on without_last_items(data) into run/heldout/{<backbone>,sid,sidgen}, reused
-/// when up to date: they propose the ranker's held-out training lists.
+/// when up to date: they propose the ranker's held-out training lists. The backbone is left out when
+/// `with_backbone` is false (a ranker that does not read it).
 HeldoutGenerators train_heldout_generators(const Dataset& data, const Context& ctx,
-                                           const std::filesystem::path& run_dir, bool progress);
+                                           const std::filesystem::path& run_dir, bool progress,
+                                           bool with_backbone = true);
 
 /// The `ranker` stage: builds candidate lists with run/sidgen's fast_rec (and run/sasrec's logits when
 /// the options read SASRec and the run has it), trains rank_candidates' model into run/ranker.

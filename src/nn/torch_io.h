@@ -7,10 +7,9 @@
 #include <torch/torch.h>
 
 #include <filesystem>
-#include <fstream>
+#include <ostream>
 
 #include "core/atomic_file.h"
-#include "core/error.h"
 
 namespace twistar {
 
@@ -18,22 +17,12 @@ namespace twistar {
 /// optimizer, a tensor: anything torch::save takes).
 template <typename T>
 void save_torch_atomic(const std::filesystem::path& path, const T& value) {
-  write_path_atomic(path, [&](const std::filesystem::path& tmp) {
-    std::ofstream out(tmp, std::ios::binary);
-    torch::save(value, out);
-    out.close();
-    if (!out) throw_error("{}: cannot write", tmp.string());
-  });
+  write_file_atomic(path, [&](std::ostream& out) { torch::save(value, out); });
 }
 
 /// An archive into `path` atomically, with stable record names.
 inline void save_archive_atomic(const std::filesystem::path& path, torch::serialize::OutputArchive& archive) {
-  write_path_atomic(path, [&](const std::filesystem::path& tmp) {
-    std::ofstream out(tmp, std::ios::binary);
-    archive.save_to(out);
-    out.close();
-    if (!out) throw_error("{}: cannot write", tmp.string());
-  });
+  write_file_atomic(path, [&](std::ostream& out) { archive.save_to(out); });
 }
 
 }  // namespace twistar
